@@ -1,0 +1,111 @@
+"""Every extension point of spm_kernel, in one place.
+
+A plugin is any object or module with functions decorated ``@spm_kernel.hookimpl`` whose
+names are the ones below; it is found through the entry-point group ``spm_kernel`` (or
+registered directly with ``ws.plugins.register``). Hook arguments are passed by keyword: an
+implementation may accept any subset of a spec's arguments.
+
+Two kinds of hooks:
+
+* **collected** hooks call every implementation and gather the results (a list per plugin).
+  The ``spm_register_*`` hooks are collected by the workspace one plugin at a time: a plugin
+  whose hook raises is reported in a warning naming it, and the others still register.
+* **first-result** hooks stop at the first implementation that returns something other than
+  ``None``. Built-in fallbacks are ``trylast``, so a third-party plugin is asked first.
+
+The reference with signatures is docs/hooks.md; a meta-test keeps it and this file in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pluggy
+
+if TYPE_CHECKING:
+    from spm_kernel.extensions import DataSource, Forecaster, Metric, PlanType
+    from spm_kernel.ingest.loader import LoadResult
+    from spm_kernel.workspace import Workspace
+
+PROJECT_NAME = "spm_kernel"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def spm_register_data_sources() -> list[DataSource]:
+    """Register data sources (file folders, SQL databases, CRMs).
+
+    Called once per workspace, when its registry is first used. Collected: return a list of
+    :class:`spm_kernel.extensions.DataSource` instances. A source's ``name`` is what
+    ``spm sync NAME`` refers to.
+    """
+
+
+@hookspec
+def spm_register_plan_types() -> list[PlanType]:
+    """Register plan types, the building blocks of plan components.
+
+    Called once per workspace, when its registry is first used. Collected: return a list of
+    :class:`spm_kernel.extensions.PlanType` instances. A plan file names a plan type by its
+    ``name``; an unknown name is an error listing the registered ones.
+    """
+
+
+@hookspec
+def spm_register_metrics() -> list[Metric]:
+    """Register KPIs.
+
+    Called once per workspace, when its registry is first used. Collected: return a list of
+    :class:`spm_kernel.extensions.Metric` instances, each with its unit, definition and
+    formula (docs/metrics.md is rendered from them).
+    """
+
+
+@hookspec
+def spm_register_forecasters() -> list[Forecaster]:
+    """Register forecasters (e.g. the PyMC hierarchical bookings model).
+
+    Called once per workspace, when its registry is first used. Collected: return a list of
+    :class:`spm_kernel.extensions.Forecaster` instances.
+    """
+
+
+@hookspec(firstresult=True)
+def spm_read_table_file(path: Path) -> pd.DataFrame | None:
+    """Read a file given to ``ws.load`` / ``spm import`` into a DataFrame of strings.
+
+    First result: return a DataFrame whose cells are strings (or missing), with the file's
+    header as column names, or ``None`` if this plugin does not read files like ``path``.
+    The built-in reader (``trylast``) handles ``.csv``, ``.parquet`` and ``.xlsx``/``.xls``.
+    Raise :class:`spm_kernel.errors.FileReadError` for a file you recognise but cannot read.
+    """
+
+
+@hookspec
+def spm_workspace_opened(ws: Workspace) -> None:
+    """Called after a workspace is opened and migrated, before it is returned to the caller.
+
+    Collected; return values are ignored. Use it to prepare caches or check configuration.
+    An exception here propagates: opening the workspace fails with it.
+    """
+
+
+@hookspec
+def spm_after_load(ws: Workspace, table: str, result: LoadResult) -> None:
+    """Called after an import into ``table`` has been committed.
+
+    Collected; return values are ignored. ``result`` says how many rows were inserted,
+    updated and unchanged. Use it to invalidate caches of anything derived from ``table``.
+    Not called when an import fails (nothing was written then).
+    """
+
+
+def all_hookspec_names() -> list[str]:
+    """The names of every hook defined here, in file order."""
+    return [name for name, value in globals().items()
+            if name.startswith("spm_") and callable(value) and hasattr(value, "spm_kernel_spec")]
+
+

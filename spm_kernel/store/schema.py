@@ -1,0 +1,364 @@
+"""The canonical tables: their columns, types, keys and the rules an import must satisfy.
+
+This module describes the *current* shape of every table. The SQL files in
+``store/migrations/`` are the history that produces that shape in a database; a test
+checks that a freshly migrated database matches these specs column by column, so the two
+cannot drift.
+
+Money is ``DECIMAL(18,2)``; rates and shares are ``DECIMAL(18,6)``; FX rates
+``DECIMAL(18,8)``. No money column is ever ``DOUBLE``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MONEY = "DECIMAL(18,2)"
+SHARE = "DECIMAL(18,6)"
+FX_RATE = "DECIMAL(18,8)"
+
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "INR", "BRL")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table and the rules an imported value must satisfy."""
+
+    name: str
+    type: str
+    required: bool = False
+    key: bool = False
+    choices: tuple[str, ...] | None = None
+    min_value: int | None = None
+    references: str | None = None  # "table.column": every value must exist there
+    description: str = ""
+
+    @property
+    def is_money(self) -> bool:
+        return self.type == MONEY
+
+    @property
+    def decimal_scale(self) -> int | None:
+        if not self.type.startswith("DECIMAL("):
+            return None
+        return int(self.type.rstrip(")").split(",")[1])
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A canonical table. ``importable`` tables accept ``ws.load``; the others are owned by
+    the engine (runs, ledger, audit) and are written only through its APIs."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    importable: bool = True
+    date_columns_for_range: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.key)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+def C(name: str, type_: str, **kw: object) -> Column:  # noqa: N802 - terse table definitions
+    return Column(name, type_, **kw)  # type: ignore[arg-type]
+
+
+# Columns every importable table carries, filled by the importer: where the row came from.
+LINEAGE = (
+    C("source", "VARCHAR", required=True, description="where the row came from (file name, CRM)"),
+    C("source_id", "VARCHAR", required=True, description="the row's id in its source"),
+    C("loaded_at", "TIMESTAMP", required=True, description="when the row was last written"),
+)
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("regions", "Sales regions.", (
+        C("region_id", "VARCHAR", required=True, key=True),
+        C("name", "VARCHAR", required=True),
+        *LINEAGE,
+    )),
+    TableSpec("teams", "Sales teams, each in one region.", (
+        C("team_id", "VARCHAR", required=True, key=True),
+        C("name", "VARCHAR", required=True),
+        C("region_id", "VARCHAR", required=True, references="regions.region_id"),
+        *LINEAGE,
+    )),
+    TableSpec("payees", "People who can be paid: reps, managers, overlay specialists.", (
+        C("payee_id", "VARCHAR", required=True, key=True),
+        C("name", "VARCHAR", required=True),
+        C("email", "VARCHAR"),
+        C("role", "VARCHAR", required=True,
+          choices=("vp", "director", "manager", "rep", "overlay", "analyst")),
+        C("team_id", "VARCHAR", references="teams.team_id"),
+        C("region_id", "VARCHAR", references="regions.region_id"),
+        C("segment", "VARCHAR"),
+        C("currency", "VARCHAR", required=True, choices=CURRENCIES),
+        C("hire_date", "DATE", required=True),
+        C("termination_date", "DATE"),
+        *LINEAGE,
+    ), date_columns_for_range=("hire_date",)),
+    TableSpec("hierarchy", "Effective-dated reporting lines: payee reports to manager from valid_from "
+              "until the day before valid_to (open when null).", (
+        C("payee_id", "VARCHAR", required=True, key=True, references="payees.payee_id"),
+        C("valid_from", "DATE", required=True, key=True),
+        C("valid_to", "DATE"),
+        C("manager_id", "VARCHAR", references="payees.payee_id"),
+        *LINEAGE,
+    ), date_columns_for_range=("valid_from",)),
+    TableSpec("accounts", "Customer accounts.", (
+        C("account_id", "VARCHAR", required=True, key=True),
+        C("name", "VARCHAR", required=True),
+        C("segment", "VARCHAR"),
+        C("region_id", "VARCHAR", references="regions.region_id"),
+        C("industry", "VARCHAR"),
+        C("owner_id", "VARCHAR", references="payees.payee_id"),
+        C("potential", MONEY, min_value=0, description="estimated annual revenue potential"),
+        C("currency", "VARCHAR", choices=CURRENCIES),
+        *LINEAGE,
+    )),
+    TableSpec("opportunities", "Deals from the CRM.", (
+        C("opportunity_id", "VARCHAR", required=True, key=True),
+        C("account_id", "VARCHAR", references="accounts.account_id"),
+        C("owner_id", "VARCHAR", required=True, references="payees.payee_id"),
+        C("name", "VARCHAR"),
+        C("amount", MONEY, required=True),
+        C("currency", "VARCHAR", required=True, choices=CURRENCIES),
+        C("stage", "VARCHAR", required=True),
+        C("created_date", "DATE", required=True),
+        C("close_date", "DATE"),
+        C("is_closed", "BOOLEAN", required=True),
+        C("is_won", "BOOLEAN", required=True),
+        C("product", "VARCHAR"),
+        C("segment", "VARCHAR"),
+        C("deal_type", "VARCHAR", choices=("new", "expansion", "renewal")),
+        *LINEAGE,
+    ), date_columns_for_range=("created_date", "close_date")),
+    TableSpec("opportunity_stage_history", "Each stage an opportunity entered, and when.", (
+        C("opportunity_id", "VARCHAR", required=True, key=True,
+          references="opportunities.opportunity_id"),
+        C("stage", "VARCHAR", required=True, key=True),
+        C("entered_date", "DATE", required=True, key=True),
+        *LINEAGE,
+    ), date_columns_for_range=("entered_date",)),
+    TableSpec("opportunity_splits", "Revenue splits (sum to exactly 100% per deal) and overlay "
+              "credit (labelled, may exceed 100%).", (
+        C("opportunity_id", "VARCHAR", required=True, key=True,
+          references="opportunities.opportunity_id"),
+        C("payee_id", "VARCHAR", required=True, key=True, references="payees.payee_id"),
+        C("split_type", "VARCHAR", required=True, key=True, choices=("revenue", "overlay")),
+        C("percent", SHARE, required=True, min_value=0),
+        *LINEAGE,
+    )),
+    TableSpec("transactions", "Credited business events: bookings, invoices, payments, and "
+              "cancellations/refunds as negative amounts.", (
+        C("transaction_id", "VARCHAR", required=True, key=True),
+        C("opportunity_id", "VARCHAR", references="opportunities.opportunity_id"),
+        C("kind", "VARCHAR", required=True,
+          choices=("booking", "invoice", "payment", "cancellation", "refund")),
+        C("amount", MONEY, required=True),
+        C("currency", "VARCHAR", required=True, choices=CURRENCIES),
+        C("transaction_date", "DATE", required=True),
+        C("product", "VARCHAR"),
+        C("segment", "VARCHAR"),
+        C("region_id", "VARCHAR", references="regions.region_id"),
+        C("original_transaction_id", "VARCHAR",
+          description="for a cancellation or refund, the transaction it reverses"),
+        *LINEAGE,
+    ), date_columns_for_range=("transaction_date",)),
+    TableSpec("quotas", "Targets per payee, measure and period (effective-dated by the period).", (
+        C("payee_id", "VARCHAR", required=True, key=True, references="payees.payee_id"),
+        C("measure", "VARCHAR", required=True, key=True),
+        C("period_start", "DATE", required=True, key=True),
+        C("period_end", "DATE", required=True),
+        C("amount", MONEY, required=True, min_value=0),
+        C("currency", "VARCHAR", required=True, choices=CURRENCIES),
+        *LINEAGE,
+    ), date_columns_for_range=("period_start",)),
+    TableSpec("fx_rates", "Daily FX: 1 unit of from_currency = rate units of to_currency.", (
+        C("rate_date", "DATE", required=True, key=True),
+        C("from_currency", "VARCHAR", required=True, key=True, choices=CURRENCIES),
+        C("to_currency", "VARCHAR", required=True, key=True, choices=CURRENCIES),
+        C("rate", FX_RATE, required=True, min_value=0),
+        *LINEAGE,
+    ), date_columns_for_range=("rate_date",)),
+    TableSpec("spend", "Sales and marketing spend per month and channel (for CAC).", (
+        C("month", "DATE", required=True, key=True),
+        C("category", "VARCHAR", required=True, key=True, choices=("sales", "marketing")),
+        C("channel", "VARCHAR", required=True, key=True),
+        C("amount", MONEY, required=True, min_value=0),
+        C("currency", "VARCHAR", required=True, choices=CURRENCIES),
+        *LINEAGE,
+    ), date_columns_for_range=("month",)),
+    TableSpec("subscriptions", "Recurring revenue per account (for logo and net revenue retention).", (
+        C("subscription_id", "VARCHAR", required=True, key=True),
+        C("account_id", "VARCHAR", required=True, references="accounts.account_id"),
+        C("product", "VARCHAR"),
+        C("start_date", "DATE", required=True),
+        C("end_date", "DATE"),
+        C("arr", MONEY, required=True, min_value=0),
+        C("currency", "VARCHAR", required=True, choices=CURRENCIES),
+        *LINEAGE,
+    ), date_columns_for_range=("start_date",)),
+    TableSpec("plans", "Registered plan versions (the plan files themselves live in plans/).", (
+        C("plan_id", "VARCHAR", required=True, key=True),
+        C("version", "INTEGER", required=True, key=True, min_value=1),
+        C("name", "VARCHAR", required=True),
+        C("effective_from", "DATE", required=True),
+        C("effective_to", "DATE"),
+        C("file", "VARCHAR", required=True),
+        C("content_hash", "VARCHAR", required=True),
+        *LINEAGE,
+    )),
+    TableSpec("plan_assignments", "Which plan applies to whom: by payee id, role or team.", (
+        C("assignment_id", "VARCHAR", required=True, key=True),
+        C("plan_id", "VARCHAR", required=True),
+        C("assignee_type", "VARCHAR", required=True, choices=("payee", "role", "team")),
+        C("assignee", "VARCHAR", required=True),
+        C("effective_from", "DATE", required=True),
+        C("effective_to", "DATE"),
+        C("target_incentive", MONEY, min_value=0),
+        *LINEAGE,
+    )),
+    TableSpec("training_modules", "Training catalogue.", (
+        C("module_id", "VARCHAR", required=True, key=True),
+        C("title", "VARCHAR", required=True),
+        C("skill", "VARCHAR", required=True),
+        C("format", "VARCHAR", required=True,
+          choices=("video", "workshop", "elearning", "reading", "coaching")),
+        C("duration_minutes", "INTEGER", required=True, min_value=0),
+        C("content", "VARCHAR", description="Markdown content"),
+        C("link", "VARCHAR"),
+        *LINEAGE,
+    )),
+    TableSpec("training_assignments", "Modules assigned to payees, by role or by a KPI gap.", (
+        C("assignment_id", "VARCHAR", required=True, key=True),
+        C("payee_id", "VARCHAR", required=True, references="payees.payee_id"),
+        C("module_id", "VARCHAR", required=True, references="training_modules.module_id"),
+        C("assigned_date", "DATE", required=True),
+        C("due_date", "DATE"),
+        C("reason", "VARCHAR"),
+        *LINEAGE,
+    ), date_columns_for_range=("assigned_date",)),
+    TableSpec("training_completions", "Completed modules (from an LMS export or the app).", (
+        C("payee_id", "VARCHAR", required=True, key=True, references="payees.payee_id"),
+        C("module_id", "VARCHAR", required=True, key=True,
+          references="training_modules.module_id"),
+        C("completed_at", "TIMESTAMP", required=True, key=True),
+        C("score", "DECIMAL(5,2)", min_value=0),
+        *LINEAGE,
+    ), date_columns_for_range=("completed_at",)),
+    # ---- engine-owned tables: written by the engine's APIs, never by ws.load ----
+    TableSpec("periods", "Fiscal periods and whether they are closed.", (
+        C("period_id", "VARCHAR", required=True, key=True),
+        C("start_date", "DATE", required=True),
+        C("end_date", "DATE", required=True),
+        C("status", "VARCHAR", required=True, choices=("open", "closed")),
+        C("closed_at", "TIMESTAMP"),
+        C("closed_by", "VARCHAR"),
+    ), importable=False),
+    TableSpec("credits", "Shares of transactions credited to payees, each with the rule that made it.", (
+        C("credit_id", "VARCHAR", required=True, key=True),
+        C("run_id", "VARCHAR", required=True),
+        C("transaction_id", "VARCHAR", required=True),
+        C("payee_id", "VARCHAR", required=True),
+        C("credit_type", "VARCHAR", required=True,
+          choices=("direct", "split", "overlay", "rollup", "rule")),
+        C("share", SHARE, required=True),
+        C("amount", MONEY, required=True),
+        C("currency", "VARCHAR", required=True),
+        C("credit_date", "DATE", required=True),
+        C("rule", "VARCHAR", required=True),
+    ), importable=False),
+    TableSpec("calc_runs", "Calculation runs: immutable values (inputs hash, plan versions, status).", (
+        C("run_id", "VARCHAR", required=True, key=True),
+        C("period_id", "VARCHAR", required=True),
+        C("started_at", "TIMESTAMP", required=True),
+        C("finished_at", "TIMESTAMP"),
+        C("status", "VARCHAR", required=True, choices=("running", "succeeded", "failed")),
+        C("input_hash", "VARCHAR"),
+        C("plan_versions", "VARCHAR", description="JSON"),
+        C("timings", "VARCHAR", description="JSON"),
+        C("created_by", "VARCHAR"),
+    ), importable=False),
+    TableSpec("payout_lines", "What one component earns one payee in one period, with its explanation.", (
+        C("line_id", "VARCHAR", required=True, key=True),
+        C("run_id", "VARCHAR", required=True),
+        C("period_id", "VARCHAR", required=True),
+        C("payee_id", "VARCHAR", required=True),
+        C("plan_id", "VARCHAR", required=True),
+        C("plan_version", "INTEGER", required=True),
+        C("component", "VARCHAR", required=True),
+        C("line_type", "VARCHAR", required=True),
+        C("amount", MONEY, required=True),
+        C("currency", "VARCHAR", required=True),
+        C("status", "VARCHAR", required=True),
+        C("explanation", "VARCHAR", description="JSON"),
+        C("corrects_line_id", "VARCHAR"),
+    ), importable=False),
+    TableSpec("adjustments", "Manual and prior-period adjustments.", (
+        C("adjustment_id", "VARCHAR", required=True, key=True),
+        C("payee_id", "VARCHAR", required=True),
+        C("period_id", "VARCHAR", required=True),
+        C("amount", MONEY, required=True),
+        C("currency", "VARCHAR", required=True),
+        C("reason", "VARCHAR", required=True),
+        C("original_line_id", "VARCHAR"),
+        C("created_by", "VARCHAR", required=True),
+        C("created_at", "TIMESTAMP", required=True),
+    ), importable=False),
+    TableSpec("disputes", "Inquiries raised by payees on payout lines.", (
+        C("dispute_id", "VARCHAR", required=True, key=True),
+        C("line_id", "VARCHAR", required=True),
+        C("payee_id", "VARCHAR", required=True),
+        C("status", "VARCHAR", required=True, choices=("open", "in_review", "resolved", "rejected")),
+        C("description", "VARCHAR", required=True),
+        C("raised_by", "VARCHAR", required=True),
+        C("raised_at", "TIMESTAMP", required=True),
+        C("resolution", "VARCHAR"),
+        C("adjustment_id", "VARCHAR"),
+        C("updated_at", "TIMESTAMP"),
+    ), importable=False),
+    TableSpec("audit_log", "Append-only record of every change, hash-chained.", (
+        C("seq", "BIGINT", required=True, key=True),
+        C("occurred_at", "TIMESTAMP", required=True),
+        C("actor", "VARCHAR", required=True),
+        C("action", "VARCHAR", required=True),
+        C("entity", "VARCHAR", required=True),
+        C("detail", "VARCHAR", description="JSON: what changed, before and after"),
+        C("prev_hash", "VARCHAR", required=True),
+        C("hash", "VARCHAR", required=True),
+    ), importable=False),
+    TableSpec("import_log", "One row per import: what was loaded, from where, with what result.", (
+        C("import_id", "VARCHAR", required=True, key=True),
+        C("table_name", "VARCHAR", required=True),
+        C("source", "VARCHAR", required=True),
+        C("started_at", "TIMESTAMP", required=True),
+        C("finished_at", "TIMESTAMP", required=True),
+        C("rows_read", "BIGINT", required=True),
+        C("inserted", "BIGINT", required=True),
+        C("updated", "BIGINT", required=True),
+        C("unchanged", "BIGINT", required=True),
+        C("content_hash", "VARCHAR", required=True),
+    ), importable=False),
+)
+
+TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
+
+
+def get_table(name: str) -> TableSpec:
+    """The spec of a canonical table, or a clear error listing the known ones."""
+    try:
+        return TABLES_BY_NAME[name]
+    except KeyError:
+        known = ", ".join(sorted(TABLES_BY_NAME))
+        raise KeyError(f"unknown table {name!r}; the canonical tables are: {known}") from None

@@ -1,0 +1,173 @@
+"""The Workspace: one company's data (a DuckDB file), plan files, settings and plugins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from spm_kernel.config import CONFIG_FILE, WorkspaceConfig, read_config, write_config
+from spm_kernel.errors import ReadOnlyQueryError, SPMError
+from spm_kernel.ingest.loader import LoadResult, load_table
+from spm_kernel.ingest.validate import q
+from spm_kernel.plugins import SPMPluginManager, make_plugin_manager
+from spm_kernel.registry import Registry
+from spm_kernel.store.database import connect, current_version, migrate
+from spm_kernel.store.schema import TABLES, get_table
+
+DATABASE_FILE = "workspace.duckdb"
+PLANS_DIR = "plans"
+_READ_STATEMENTS = {"SELECT", "EXPLAIN"}
+
+
+def arrow_frame(relation: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """A query result as pandas, with DECIMAL columns as exact ``decimal.Decimal`` values
+    (DuckDB's own ``.df()`` would turn them into floats)."""
+    return relation.to_arrow_table().to_pandas()
+
+
+class Workspace:
+    """Open with :func:`spm_kernel.open`. Use as a context manager, or call ``close()``."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, config: WorkspaceConfig,
+                 plugins: SPMPluginManager, read_only: bool) -> None:
+        self.path = path
+        self.con = con
+        self.config = config
+        self.plugins = plugins
+        self.read_only = read_only
+        self.registry = Registry(plugins)
+
+    # ---- reading ----
+    def table(self, name: str) -> pd.DataFrame:
+        """A canonical table as a DataFrame (money as ``Decimal``)."""
+        spec = get_table(name)
+        order = ", ".join(q(k) for k in spec.key)
+        return arrow_frame(self.con.sql(f"SELECT * FROM {q(spec.name)} ORDER BY {order}"))
+
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run read-only SQL (SELECT, WITH ... SELECT, EXPLAIN) and return a DataFrame.
+
+        Anything that would change the workspace is refused before it runs.
+        """
+        try:
+            statements = duckdb.extract_statements(query)
+        except duckdb.Error as exc:
+            raise ReadOnlyQueryError(f"cannot parse query: {exc}") from None
+        if len(statements) != 1:
+            raise ReadOnlyQueryError(f"ws.sql runs exactly one statement, got {len(statements)}")
+        kind = statements[0].type.name
+        if kind not in _READ_STATEMENTS:
+            raise ReadOnlyQueryError(
+                f"ws.sql is read-only: {kind} statements are refused; use ws.load to import data"
+            )
+        return arrow_frame(self.con.execute(query, params) if params is not None else self.con.execute(query))
+
+    def count(self, name: str) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {q(get_table(name).name)}").fetchall()[0]
+        return int(row[0]) if row else 0
+
+    def summary(self) -> pd.DataFrame:
+        """Every canonical table with its row count and the date range it covers."""
+        parts = []
+        for spec in TABLES:
+            dates = spec.date_columns_for_range
+            lo = f"least({', '.join(f'min({q(c)})' for c in dates)})" if dates else "NULL"
+            hi = f"greatest({', '.join(f'max({q(c)})' for c in dates)})" if dates else "NULL"
+            parts.append(
+                f"SELECT '{spec.name}' AS table_name, count(*) AS rows, "
+                f"CAST(CAST({lo} AS DATE) AS VARCHAR) AS first_date, "
+                f"CAST(CAST({hi} AS DATE) AS VARCHAR) AS last_date FROM {q(spec.name)}"
+            )
+        frame = self.con.execute(" UNION ALL ".join(parts)).df()
+        frame["description"] = [spec.description for spec in TABLES]
+        return frame
+
+    # ---- writing ----
+    def load(self, table: str, data: pd.DataFrame | Path | str, source: str | None = None,
+             extra: str = "error") -> LoadResult:
+        """Validate and import rows into a canonical table, all or nothing.
+
+        ``data`` is a DataFrame or a path to a CSV, Parquet or Excel file. Every problem is
+        reported at once in an :class:`~spm_kernel.errors.ImportValidationError` and nothing is
+        written. Rows are upserted by the table's key; identical rows are left untouched.
+        ``extra='ignore'`` drops columns the table does not have instead of refusing them.
+        """
+        self._check_writable()
+        spec = get_table(table)
+        result = load_table(self.con, spec, data, self._read_file, source=source, extra=extra)
+        self.plugins.hook.spm_after_load(ws=self, table=spec.name, result=result)
+        return result
+
+    def _read_file(self, path: Path) -> pd.DataFrame | None:
+        return self.plugins.hook.spm_read_table_file(path=path)
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise SPMError(f"workspace {self.path} is open read-only")
+
+    # ---- lifecycle ----
+    @property
+    def plans_dir(self) -> Path:
+        return self.path / PLANS_DIR
+
+    @property
+    def schema_version(self) -> int:
+        return current_version(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Workspace {self.config.name!r} at {self.path}>"
+
+
+def open_workspace(
+    path: str | Path,
+    create: bool = True,
+    read_only: bool = False,
+    plugins: list[object] | None = None,
+    disable: list[str] | tuple[str, ...] | None = None,
+    load_entry_points: bool = True,
+    config: WorkspaceConfig | None = None,
+) -> Workspace:
+    """Open (or create) the workspace in folder ``path`` and migrate it to the current schema.
+
+    ``plugins`` are registered after the built-ins and installed entry points; ``disable``
+    blocks plugins by name (added to ``SPM_DISABLE_PLUGINS``).
+    """
+    folder = Path(path).expanduser().resolve()
+    db_path = folder / DATABASE_FILE
+    if not db_path.exists():
+        if not create or read_only:
+            raise SPMError(f"no workspace at {folder} (expected {DATABASE_FILE}); create one with `spm init {path}`")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / PLANS_DIR).mkdir(exist_ok=True)
+        if not (folder / CONFIG_FILE).exists():
+            write_config(folder, config or WorkspaceConfig(name=folder.name))
+    manager = make_plugin_manager(disable=disable, plugins=plugins, load_entry_points=load_entry_points)
+    cfg = read_config(folder)
+    con = connect(db_path, read_only=read_only)
+    try:
+        if read_only:
+            from spm_kernel.store.database import migrations
+            if current_version(con) != migrations()[-1].version:
+                raise SPMError(f"workspace {folder} needs migrating; open it once without read_only")
+        else:
+            migrate(con)
+        ws = Workspace(folder, con, cfg, manager, read_only)
+        manager.hook.spm_workspace_opened(ws=ws)
+    except BaseException:
+        con.close()
+        raise
+    return ws
