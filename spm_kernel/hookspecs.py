@@ -25,6 +25,8 @@ import pandas as pd
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from spm_kernel.extensions import DataSource, Forecaster, Metric, PlanType
     from spm_kernel.ingest.loader import LoadResult
     from spm_kernel.workspace import Workspace
@@ -100,6 +102,17 @@ def spm_after_load(ws: Workspace, table: str, result: LoadResult) -> None:
     Collected; return values are ignored. ``result`` says how many rows were inserted,
     updated and unchanged. Use it to invalidate caches of anything derived from ``table``.
     Not called when an import fails (nothing was written then).
+    """
+
+
+@hookspec
+def spm_cli_commands(app: typer.Typer) -> None:
+    """Add commands to the ``spm`` command line.
+
+    Called once when the ``spm`` command starts, before arguments are parsed. Collected;
+    return values are ignored. Register commands with ``@app.command()`` or sub-groups with
+    ``app.add_typer(...)``. The built-in commands (``init``, ``demo``, ``import``, ``plugins``,
+    ``app``, ...) are added through this same hook.
     """
 
 

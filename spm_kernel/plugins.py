@@ -35,6 +35,7 @@ DISABLE_ENV = "SPM_DISABLE_PLUGINS"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.builtin.file_readers",
+    "spm_kernel.builtin.commands",
 )
 
 
