@@ -350,6 +350,13 @@ TABLES: tuple[TableSpec, ...] = (
         C("unchanged", "BIGINT", required=True),
         C("content_hash", "VARCHAR", required=True),
     ), importable=False),
+    # -- tables added by the compensation engine (issue 3) --
+    # -- tables added by metrics and benchmarking (issue 4) --
+    # -- tables added by integration / sync (issue 5) --
+    # -- tables added by forecasting (issue 6) --
+    # -- tables added by planning (issue 7) --
+    # -- tables added by trust / audit (issue 9) --
+    # -- tables added by training (issue 10) --
 )
 
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
