@@ -88,7 +88,12 @@ class SPMPluginManager:
         return [name for name, _ in self.pm.list_name_plugin() if name is not None]
 
     def describe(self) -> list[dict[str, Any]]:
-        """One row per plugin: name, distribution, version, hooks implemented, status."""
+        """One row per plugin: name, distribution, version, hooks implemented, status
+        (``active``, ``disabled``, ``failed: ...`` when it could not be loaded, or
+        ``error: ...`` when it loaded but one of its hooks raised)."""
+        errors: dict[str, list[str]] = {}
+        for failure in self.failures:
+            errors.setdefault(failure.name, []).append(failure.error)
         rows = []
         for name, plugin in self.pm.list_name_plugin():
             if plugin is None:
@@ -97,15 +102,17 @@ class SPMPluginManager:
                            if impl_name.startswith("spm_")
                            and hasattr(getattr(plugin, impl_name), f"{hookspecs.PROJECT_NAME}_impl"))
             dist, version = self.distributions.get(name, ("spm-kernel (built-in)", _kernel_version()))
+            status = "error: " + "; ".join(errors.pop(name)) if name in errors else "active"
             rows.append({"name": name, "distribution": dist, "version": version,
-                         "hooks": hooks, "status": "active"})
+                         "hooks": hooks, "status": status})
         for name in sorted(self.disabled):
-            rows.append({"name": name, "distribution": self.distributions.get(name, ("", ""))[0],
-                         "version": self.distributions.get(name, ("", ""))[1], "hooks": [],
+            dist, version = self.distributions.get(name, ("", ""))
+            rows.append({"name": name, "distribution": dist, "version": version, "hooks": [],
                          "status": "disabled"})
-        for failure in self.failures:
-            rows.append({"name": failure.name, "distribution": failure.distribution, "version": "",
-                         "hooks": [], "status": f"failed: {failure.error}"})
+        for name, messages in errors.items():
+            dist, version = self.distributions.get(name, ("", ""))
+            rows.append({"name": name, "distribution": dist, "version": version, "hooks": [],
+                         "status": "failed: " + "; ".join(messages)})
         return rows
 
 

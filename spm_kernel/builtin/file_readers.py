@@ -38,6 +38,7 @@ def frame_to_strings(df: pd.DataFrame) -> pd.DataFrame:
         else:
             text = col.astype(object).map(str)
         out[str(name)] = text.astype(object).where(~missing, None)
+    out.attrs = dict(df.attrs)
     return out
 
 

@@ -62,6 +62,7 @@ def _input_frame(data: pd.DataFrame | Path | str, read_file: Callable[[Path], pd
             f"{path.name}: no installed reader handles {path.suffix or 'files without a suffix'!r} "
             f"files (built in: .csv, .tsv, .parquet, .xlsx)"
         )
+    frame = frame_to_strings(frame)  # whatever a reader plugin returned, as exact text
     rows = list(frame.attrs.get("spm_rows") or range(1, len(frame) + 1))
     return frame, path.name, rows, list(frame.attrs.get("spm_read_errors") or [])
 
