@@ -9,11 +9,23 @@ are marked ``trylast``), so a team can replace a built-in by registering its nam
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 from pydantic import BaseModel
+
+from spm_kernel.plantypes.contract import (  # noqa: F401 - re-exported for plan-type authors
+    CREDIT_COLUMNS,
+    LINE_COLUMNS,
+    LINE_TYPES,
+    PAYEE_COLUMNS,
+    PRIOR_LINE_COLUMNS,
+    QUOTA_COLUMNS,
+    SCORE_COLUMNS,
+    CalcInput,
+    CalcPeriod,
+)
 
 if TYPE_CHECKING:
     from spm_kernel.workspace import Workspace
@@ -52,18 +64,44 @@ class DataSource(Extension):
 
 
 class PlanType(Extension):
-    """Turns credits into payout lines for one kind of plan component.
+    """Turns credits into payout lines for one kind of plan component (vectorised).
 
-    ``config_model`` is the pydantic model of the component's options in a plan file;
-    ``calculate`` receives the credits of every payee the component pays (vectorised, as a
-    DataFrame) and returns payout lines with explanation columns.
+    The full contract (every input column, every output column, sign conventions) is in
+    :mod:`spm_kernel.plantypes.contract`; docs/plans.md shows a complete plan type in under
+    50 lines. In short:
+
+    * ``config_model``: the pydantic model of the component's options in a plan file. Use
+      ``model_config = ConfigDict(extra="forbid")`` so a misspelt option is an error. The
+      plan loader validates it and reports errors with the file, the path inside it and the
+      line.
+    * ``calculate(inp)``: receives a :class:`CalcInput` holding the credits, quotas, payees
+      and prior lines of **every payee** the component pays, and returns a DataFrame of
+      payout lines (:data:`LINE_COLUMNS`) for ``inp.period`` only, each ``amount`` a
+      ``Decimal`` rounded to ``inp.minor_units`` with ``inp.rounding``.
+    * ``credit_window`` / ``history_start``: which credits and prior lines it needs (by
+      default plan-year start to period end). Override to look further back (clawbacks).
+    * ``validate_plan_config``: optional extra checks when a plan is loaded; return a list
+      of ``(path, message)`` problems (``path`` relative to the component, e.g.
+      ``("tiers", 2, "rate")``).
     """
 
     config_model: ClassVar[type[BaseModel]] = BaseModel
 
     @abstractmethod
-    def calculate(self, config: BaseModel, credits: pd.DataFrame, context: Any) -> pd.DataFrame:
-        """Payout lines for the given credits."""
+    def calculate(self, inp: CalcInput) -> pd.DataFrame:
+        """Payout lines (:data:`LINE_COLUMNS`) of ``inp.period`` for every payee in ``inp``."""
+
+    def credit_window(self, config: BaseModel, period: CalcPeriod, plan_year: CalcPeriod) -> tuple[date, date]:
+        """First and last credit date (inclusive) whose credits ``calculate`` needs."""
+        return plan_year.start, period.end
+
+    def history_start(self, config: BaseModel, period: CalcPeriod, plan_year: CalcPeriod) -> date:
+        """The first day of the periods whose payout lines ``prior_lines`` must hold."""
+        return plan_year.start
+
+    def validate_plan_config(self, config: BaseModel) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems that pydantic cannot see (cross-field checks); empty when valid."""
+        return []
 
 
 class Metric(Extension):
