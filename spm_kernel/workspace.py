@@ -64,7 +64,7 @@ class Workspace:
             raise ReadOnlyQueryError(
                 f"ws.sql is read-only: {kind} statements are refused; use ws.load to import data"
             )
-        return arrow_frame(self.con.execute(query, params) if params is not None else self.con.execute(query))
+        return arrow_frame(self.con.sql(query, params=params))
 
     def count(self, name: str) -> int:
         row = self.con.execute(f"SELECT count(*) FROM {q(get_table(name).name)}").fetchall()[0]
