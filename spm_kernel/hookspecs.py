@@ -79,7 +79,7 @@ def spm_register_forecasters() -> list[Forecaster]:
 def spm_read_table_file(path: Path) -> pd.DataFrame | None:
     """Read a file given to ``ws.load`` / ``spm import`` into a DataFrame of strings.
 
-    First result: return a DataFrame whose cells are strings (or missing), with the file's
+    Called by the importer for every file it is given. First result: return a DataFrame whose cells are strings (or missing), with the file's
     header as column names, or ``None`` if this plugin does not read files like ``path``.
     The built-in reader (``trylast``) handles ``.csv``, ``.parquet`` and ``.xlsx``/``.xls``.
     Raise :class:`spm_kernel.errors.FileReadError` for a file you recognise but cannot read.
