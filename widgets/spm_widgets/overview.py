@@ -38,12 +38,15 @@ CSS = """
   color: #1f2937; max-width: 1180px; margin: 0 auto; padding: 8px 4px 32px; }
 .spm-overview-header { background: linear-gradient(120deg, #0f2a4a 0%, #1d4e89 100%);
   color: #fff; border-radius: 10px; padding: 18px 24px; }
+.spm-overview-header .spm-eyebrow { font-size: 11px; text-transform: uppercase; letter-spacing: 1.2px;
+  opacity: .75; margin-bottom: 2px; }
 .spm-overview-header .spm-company { font-size: 26px; font-weight: 650; letter-spacing: .2px; }
 .spm-overview-header .spm-subtitle { font-size: 13px; opacity: .85; margin-top: 4px; }
 .spm-overview-header .spm-subtitle code { color: #fff; background: rgba(255,255,255,.12);
   padding: 1px 6px; border-radius: 4px; }
 .spm-toolbar { align-items: center; justify-content: flex-end; gap: 12px; margin: 6px 0 0; }
 .spm-status { font-size: 12px; color: #6b7280; }
+.spm-refresh { background: #fff; border: 1px solid #d0d5dd; border-radius: 6px; color: #1d4e89; }
 .spm-kpis { gap: 14px; margin: 14px 0 8px; flex-wrap: wrap; }
 .spm-kpi { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px;
   box-shadow: 0 1px 2px rgba(16,24,40,.06); padding: 14px 18px; }
@@ -54,7 +57,7 @@ CSS = """
 .spm-kpi .spm-kpi-range { font-size: 12px; color: #6b7280; margin-top: 2px; }
 .spm-section-title { font-size: 15px; font-weight: 650; color: #0f2a4a; margin: 18px 0 8px; }
 .spm-grid { width: 100%; border-collapse: collapse; background: #fff; font-size: 13px;
-  border: 1px solid #e5e7eb; border-radius: 10px; overflow: hidden; }
+  line-height: 1.4; border: 1px solid #e5e7eb; border-radius: 10px; overflow: hidden; }
 .spm-grid th { text-align: left; background: #f3f5f8; color: #374151; font-weight: 600;
   padding: 8px 12px; border-bottom: 1px solid #e5e7eb; }
 .spm-grid td { padding: 7px 12px; border-bottom: 1px solid #f0f2f5; vertical-align: top; }
@@ -62,6 +65,7 @@ CSS = """
 .spm-grid td.spm-num, .spm-grid th.spm-num { text-align: right; font-variant-numeric: tabular-nums; }
 .spm-grid td.spm-name { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; color: #0f2a4a; }
 .spm-grid td.spm-desc { color: #6b7280; }
+.spm-grid td.spm-date, .spm-grid td.spm-num, .spm-grid td.spm-name { white-space: nowrap; }
 .spm-grid tr.spm-empty td { color: #9ca3af; }
 .spm-badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px;
   font-weight: 600; }
@@ -201,8 +205,8 @@ def tables_html(model: OverviewModel) -> str:
             f'<tr class="spm-table-row{empty}" data-table="{name}">'
             f'<td class="spm-name">{name}</td>'
             f'<td class="spm-num spm-rows">{format_count(row["rows"])}</td>'
-            f'<td class="spm-first">{format_date(row["first_date"])}</td>'
-            f'<td class="spm-last">{format_date(row["last_date"])}</td>'
+            f'<td class="spm-date spm-first">{format_date(row["first_date"])}</td>'
+            f'<td class="spm-date spm-last">{format_date(row["last_date"])}</td>'
             f'<td class="spm-desc">{html.escape(row["description"])}</td></tr>'
         )
     return (
@@ -294,6 +298,7 @@ class OverviewView(widgets.VBox):
     def _render(self, change: Any = None) -> None:
         m = self.model
         self.header.value = (
+            '<div class="spm-eyebrow">Workspace overview</div>'
             f'<div class="spm-company">{html.escape(m.company_name)}</div>'
             f'<div class="spm-subtitle">Workspace <code>{html.escape(m.workspace_path)}</code>'
             f' · base currency {html.escape(m.base_currency)} · schema v{m.schema_version}</div>'
