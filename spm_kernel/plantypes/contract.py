@@ -19,15 +19,22 @@ Input (:class:`CalcInput`)
 ``quotas``        :data:`QUOTA_COLUMNS`: every quota row of these payees whose period
                   intersects the credit window (``amount`` Decimal, plan currency).
 ``payees``        :data:`PAYEE_COLUMNS`: one row per payee the component pays.
-                  ``target_incentive`` (Decimal, annual, may be missing), ``proration``
-                  (Decimal in [0, 1]: share of the period the payee is on this plan; the
-                  orchestrator applies it, plan types ignore it), ``assigned_from`` /
-                  ``assigned_to`` (the assignment window clipped to the period).
+                  ``target_incentive`` (Decimal, annual, may be missing). ``assigned_from`` /
+                  ``assigned_to`` (dates, ``assigned_to`` may be missing): the payee's
+                  assignment to this plan version (not clipped to the period). Every credit
+                  of the measure counts toward the measure and attainment, but only credits
+                  dated inside the assignment *earn* for this version (``by_credit_date``).
+                  ``proration`` (Decimal in [0, 1]): the factor a plan type applies to its
+                  fixed per-period amounts (draws, MBO targets): the share of the period's
+                  days the payee is on this version under ``prorate_by_days``, and 1 or 0
+                  under ``by_credit_date`` (1 for the version in effect on the payee's last
+                  assigned day of the period).
 ``prior_lines``   :data:`PRIOR_LINE_COLUMNS`: the payout lines already produced for these
                   payees by *this plan* (any version, every component: filter on
                   ``component``) in earlier periods from
                   ``PlanType.history_start(config, period, plan_year)`` (default: plan-year
-                  start). ``amount`` is the amount before proration. This is what lets a
+                  start), already narrowed by the orchestrator to the lines this version must
+                  count as "already paid". This is what lets a
                   retroactive rate pay "new year-to-date total minus already earned", a
                   plan-year cap see what was paid, a draw know its balance, a hold be released.
 ``current_lines`` :data:`LINE_COLUMNS`: lines already produced *in this period* by the
@@ -56,11 +63,22 @@ Sign conventions: the amount paid for a period is the sum of its lines. A ``hold
 negative with status ``held`` (money earned but withheld); the matching ``release`` line in a
 later period is positive and ``payable``. ``cap_forfeit`` and ``carry_forward`` (deferred
 excess) are negative; ``carry_forward_release`` pays a deferred excess later. ``draw_topup``
-is positive, ``draw_recovery`` negative.
+is positive, ``draw_recovery`` negative. ``gate_adjustment`` reduces (or raises) one
+period's earnings when a per-period gate such as a quality score applies.
 
 A plan type returns no line for a payee with nothing to say (zero lines may be omitted,
 except that an ``earning`` line of 0 is kept when the payee has credits, so a statement can
 explain why nothing was earned).
+
+Orchestration
+-------------
+:func:`spm_kernel.plans.calculate_period` (every plan of a :class:`spm_kernel.plans.PlanBook`)
+and :func:`spm_kernel.plans.calculate_plan` (one plan version) run the components in file
+order for one period: they resolve assignments (by payee, role or team, effective-dated,
+from the plan files and the ``plan_assignments`` table), build each component's
+``CalcInput`` from whole-workspace frames (credits, quotas, payees, prior lines, scores),
+call the plan types, check their output and return every line with ``plan_id`` and
+``plan_version`` added. The engine calls them; a plan type never needs to.
 """
 
 from __future__ import annotations
@@ -76,6 +94,10 @@ CREDIT_COLUMNS: tuple[str, ...] = (
     "credit_id", "payee_id", "transaction_id", "opportunity_id", "credit_date", "credit_type",
     "kind", "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id",
 )
+# Optional credit columns a plan type may use when present: ``amount_minor`` (int64 minor
+# units), ``share`` (Decimal, the payee's share of the transaction), ``discount`` (Decimal
+# fraction off list price, from the deal), ``rule`` (the crediting rule).
+OPTIONAL_CREDIT_COLUMNS: tuple[str, ...] = ("amount_minor", "share", "discount", "rule")
 CREDIT_TYPES: tuple[str, ...] = ("direct", "split", "overlay", "rollup", "rule")
 TRANSACTION_KINDS: tuple[str, ...] = ("booking", "invoice", "payment", "cancellation", "refund")
 QUOTA_COLUMNS: tuple[str, ...] = ("payee_id", "measure", "period_start", "period_end", "amount")
@@ -88,10 +110,12 @@ LINE_COLUMNS: tuple[str, ...] = (
     "payee_id", "component", "line_type", "amount", "status",
     "measure", "measure_value", "attainment", "tier", "rate", "formula", "credit_ids", "reference",
 )
-PRIOR_LINE_COLUMNS: tuple[str, ...] = ("period_id", "plan_version", *LINE_COLUMNS)
+PRIOR_LINE_COLUMNS: tuple[str, ...] = ("period_id", "period_start", "period_end", "plan_version",
+                                       *LINE_COLUMNS)
 LINE_TYPES: tuple[str, ...] = (
     "earning", "bonus", "spiff", "mbo", "draw_topup", "draw_recovery", "clawback",
-    "cap_forfeit", "carry_forward", "carry_forward_release", "hold", "release", "adjustment",
+    "cap_forfeit", "carry_forward", "carry_forward_release", "hold", "release", "gate_adjustment",
+    "adjustment",
 )
 LINE_STATUSES: tuple[str, ...] = ("payable", "held")
 
