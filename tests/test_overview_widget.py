@@ -120,12 +120,16 @@ def test_failed_and_disabled_plugins_are_badged_with_their_error() -> None:
         {"name": "off", "distribution": "spm-off", "version": "2.0", "hooks": [], "status": "disabled"},
         {"name": "bad", "distribution": "spm-bad", "version": "", "hooks": [],
          "status": "failed: ModuleNotFoundError: No module named 'x<y>'"},
+        {"name": "raises", "distribution": "spm-raises", "version": "0.1", "hooks": ["spm_register_metrics"],
+         "status": "error: spm_register_metrics: boom"},
     ])
     out = plugins_html(model)
     assert '<span class="spm-badge spm-badge-active">active</span>' in out
     assert '<span class="spm-badge spm-badge-disabled">disabled</span>' in out
     assert '<span class="spm-badge spm-badge-failed">failed</span>' in out
     assert "ModuleNotFoundError: No module named &#x27;x&lt;y&gt;&#x27;" in out
+    assert '<span class="spm-badge spm-badge-error">error</span>' in out
+    assert "spm_register_metrics: boom" in out
 
 
 def test_overview_app_explains_a_missing_workspace(tmp_path: Path) -> None:

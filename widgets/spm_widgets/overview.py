@@ -72,6 +72,7 @@ CSS = """
 .spm-badge-active { background: #e7f6ec; color: #17663a; }
 .spm-badge-disabled { background: #eef0f3; color: #4b5563; }
 .spm-badge-failed { background: #fdecec; color: #a61b1b; }
+.spm-badge-error { background: #fff4e5; color: #9a4a00; }
 .spm-error-text { color: #a61b1b; font-size: 12px; margin-top: 2px; }
 .spm-error { border: 1px solid #f5c2c2; background: #fff5f5; color: #7f1d1d; border-radius: 10px;
   padding: 16px 20px; max-width: 900px; margin: 16px auto; font-size: 14px; }
@@ -188,7 +189,7 @@ class OverviewModel(HasTraits):
 # ---- view ----
 def _status_badge(status: str) -> str:
     kind, _, detail = status.partition(":")
-    kind = kind.strip() if kind.strip() in ("active", "disabled", "failed") else "failed"
+    kind = kind.strip() if kind.strip() in ("active", "disabled", "failed", "error") else "failed"
     badge = f'<span class="spm-badge spm-badge-{kind}">{html.escape(kind)}</span>'
     if detail.strip():
         badge += f'<div class="spm-error-text">{html.escape(detail.strip())}</div>'
