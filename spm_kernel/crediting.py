@@ -1,0 +1,444 @@
+"""Crediting: which share of each transaction counts for which payee, in their currency.
+
+Everything here is one set of DuckDB SQL statements over whole tables (no loop over rows or
+payees). For the transactions dated in a window it produces one **credit** per (transaction,
+payee, reason), each recording the ``rule`` that made it:
+
+===============  ==========================================================================
+``credit_type``  made by
+===============  ==========================================================================
+``direct``       the deal has no revenue splits: its owner (``opportunities.owner_id``) gets
+                 100% (``rule='owner'``).
+``split``        the deal has revenue splits: each split payee gets their percent
+                 (``rule='revenue_split'``). The percents must sum to exactly 100, else
+                 :class:`CreditingError` names every deal that does not.
+``overlay``      an ``overlay`` row in ``opportunity_splits`` (``rule='overlay_split'``), or a
+                 crediting rule whose ``credit_type`` is ``overlay``. Overlay percents may sum
+                 to more than 100; overlay credit is labelled so that plans leave it out of
+                 revenue attainment unless they ask for it.
+``rule``         a row of ``crediting_rules`` matching the transaction's region (territory),
+                 segment, product and deal type, effective on the credit date
+                 (``rule='rule:<rule_id>'``).
+``rollup``       every manager above the payee of a credit of a rolled-up type (``direct`` and
+                 ``split`` by default), through the hierarchy **effective on the credit
+                 date**, all levels up (``rule='hierarchy'``; ``rollup_level`` 1 is the direct
+                 manager; ``source_payee_id`` is whose credit rolled up).
+===============  ==========================================================================
+
+Amounts are exact. A transaction's amount is split in integer cents: revenue split credits
+of one transaction always add up to the transaction amount (largest-remainder allocation of
+the odd cents, ties to the lower payee id); overlay and rule credits are rounded half up.
+Each credit is then converted to the **payee's currency** (``payees.currency``) at the FX
+rate of the credit date, or the average of the daily rates over the month (or quarter, or
+fiscal year) containing it, as configured; the converted amount is rounded half up to the
+cent. A rate may be quoted either way round (``EUR->USD`` or ``USD->EUR``; the inverse is
+applied as an exact division). A missing rate is a :class:`CreditingError` naming the
+currency pair and the date (or period). Cancellations and refunds are negative
+transactions: they are credited exactly like bookings, with their sign, to the payees of the
+deal (found through ``original_transaction_id`` when the cancellation has no deal of its
+own), so that a full cancellation reverses every credit of the booking to the cent.
+
+Settings live in ``crediting.yaml`` in the workspace folder (all optional), see
+:class:`CreditingConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from spm_kernel.errors import SPMError
+
+CONFIG_FILE = "crediting.yaml"
+CreditType = Literal["direct", "split", "overlay", "rule", "rollup"]
+CREDIT_TYPES: tuple[str, ...] = ("direct", "split", "overlay", "rule", "rollup")
+TX = "__spm_credit_tx"
+CREDITS = "__spm_credits"
+CLOSURE = "__spm_hierarchy_closure"
+_FULL = 100_000_000  # 100% in millionths of a percent (the scale of DECIMAL(18,6))
+_RATE_UNITS = 100_000_000  # FX rates are DECIMAL(18,8)
+_MAX_LEVELS = 64
+
+
+class CreditingError(SPMError):
+    """Credits could not be computed: bad splits, a missing FX rate, a hierarchy cycle."""
+
+
+class CreditingConfig(BaseModel):
+    """How transactions become credits (``crediting.yaml`` in the workspace folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fx_rate: Literal["credit_date", "period_average"] = Field(
+        "credit_date", description="convert at the rate of the credit date, or the average of "
+        "the daily rates over the period containing it")
+    fx_average_period: Literal["month", "quarter", "year"] = Field(
+        "month", description="the period averaged when fx_rate is period_average")
+    rollup: bool = Field(True, description="credit managers up the hierarchy")
+    rollup_credit_types: tuple[Literal["direct", "split", "overlay", "rule"], ...] = Field(
+        ("direct", "split"), description="which credits roll up to managers")
+    max_rollup_levels: int | None = Field(None, ge=1, description="None = every level up")
+    transaction_kinds: tuple[Literal["booking", "invoice", "payment", "cancellation", "refund"], ...] | None = Field(
+        None, description="credit only these transaction kinds (None = all)")
+
+
+def read_crediting_config(folder: Path) -> CreditingConfig:
+    """The settings in ``folder/crediting.yaml``, or the defaults when there is no file."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.exists():
+        return CreditingConfig()
+    try:
+        return CreditingConfig.model_validate(yaml.safe_load(path.read_text("utf-8")) or {})
+    except yaml.YAMLError as exc:
+        raise CreditingError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise CreditingError(f"{path}: {problems}") from None
+
+
+@dataclass(frozen=True)
+class CreditSummary:
+    """What a crediting pass produced (the credits are in the temp table ``table``)."""
+
+    table: str
+    start: date
+    end: date
+    transactions: int
+    credits: int
+    uncredited: int  # transactions in the window that no payee received credit for
+
+
+def _round_div(numerator: str, denominator: str | int) -> str:
+    """SQL for round-half-up of ``numerator / denominator`` for a non-negative HUGEINT
+    numerator and a positive denominator (exact integer arithmetic)."""
+    return f"(({numerator}) * 2 + ({denominator})) // (2 * ({denominator}))"
+
+
+def _signed(sign: str, magnitude: str) -> str:
+    return f"CAST(({sign}) * ({magnitude}) AS BIGINT)"
+
+
+def _cents_to_money(cents: str) -> str:
+    return f"CAST(CAST({cents} AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2))"
+
+
+def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
+                    config: CreditingConfig | None = None, table: str = CREDITS,
+                    fiscal_year_start_month: int = 1) -> CreditSummary:
+    """Credit every transaction dated ``start``..``end`` (inclusive) into temp table ``table``.
+
+    The table has one row per credit with the columns of the ``credits`` table (without
+    ``run_id``) plus ``cents`` (the amount in the payee's currency as integer minor units)
+    and ``source_cents``. Raises :class:`CreditingError` for revenue splits that do not sum
+    to 100%, a missing FX rate, a crediting rule with ``valid_to`` not after ``valid_from``,
+    or a cycle in the hierarchy. Runs inside the caller's transaction, if any; it writes
+    only temp tables.
+    """
+    cfg = config or CreditingConfig()
+    kinds = ""
+    params: list[object] = [start, end]
+    if cfg.transaction_kinds is not None:
+        kinds = f" AND t.kind IN ({', '.join('?' for _ in cfg.transaction_kinds)})"
+        params += list(cfg.transaction_kinds)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {TX} AS
+        SELECT t.transaction_id, t.original_transaction_id, t.kind, t.transaction_date AS credit_date,
+               CAST(t.amount * 100 AS BIGINT) AS cents, t.currency AS source_currency,
+               o.opportunity_id, o.account_id, o.owner_id,
+               coalesce(t.product, o.product) AS product,
+               coalesce(t.segment, o.segment, a.segment) AS segment,
+               coalesce(t.region_id, a.region_id) AS region_id,
+               o.deal_type
+        FROM transactions t
+        LEFT JOIN transactions orig ON orig.transaction_id = t.original_transaction_id
+        LEFT JOIN opportunities o ON o.opportunity_id = coalesce(t.opportunity_id, orig.opportunity_id)
+        LEFT JOIN accounts a ON a.account_id = o.account_id
+        WHERE t.transaction_date BETWEEN ? AND ?{kinds}
+        """,
+        params,
+    )
+    try:
+        _check_splits(con)
+        _check_rules(con)
+        if cfg.rollup:
+            build_hierarchy_closure(con)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_credits_sql(cfg)}")
+        _convert_currency(con, table, cfg, fiscal_year_start_month)
+        counts = con.execute(
+            f"SELECT (SELECT count(*) FROM {TX}), (SELECT count(*) FROM {table}), "
+            f"(SELECT count(*) FROM {TX} t WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {table} c WHERE c.transaction_id = t.transaction_id))"
+        ).fetchall()[0]
+    except BaseException:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        raise
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {TX}")
+        con.execute(f"DROP TABLE IF EXISTS {CLOSURE}")
+    return CreditSummary(table, start, end, int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+def _check_splits(con: duckdb.DuckDBPyConnection) -> None:
+    bad = con.execute(
+        f"""
+        SELECT opportunity_id, CAST(sum(percent) AS VARCHAR) AS total
+        FROM opportunity_splits
+        WHERE split_type = 'revenue'
+          AND opportunity_id IN (SELECT opportunity_id FROM {TX} WHERE opportunity_id IS NOT NULL)
+        GROUP BY opportunity_id HAVING sum(percent) <> 100 ORDER BY opportunity_id
+        """
+    ).fetchall()
+    if bad:
+        shown = "; ".join(f"deal {deal}: revenue splits sum to {total}%, not 100%" for deal, total in bad[:20])
+        more = f" (and {len(bad) - 20} more deals)" if len(bad) > 20 else ""
+        raise CreditingError(f"cannot credit {len(bad)} deal(s) whose revenue splits do not sum to "
+                             f"exactly 100%: {shown}{more}")
+
+
+def _check_rules(con: duckdb.DuckDBPyConnection) -> None:
+    bad = con.execute(
+        "SELECT rule_id FROM crediting_rules WHERE valid_to IS NOT NULL AND valid_to <= valid_from "
+        "ORDER BY rule_id"
+    ).fetchall()
+    if bad:
+        raise CreditingError("crediting rule(s) with valid_to not after valid_from: "
+                             + ", ".join(r[0] for r in bad))
+
+
+def build_hierarchy_closure(con: duckdb.DuckDBPyConnection, table: str = CLOSURE) -> None:
+    """Temp table ``table``: every (payee, manager above them, level) with the dates the
+    chain holds (``valid_from`` inclusive, ``valid_to`` exclusive), intersected level by
+    level. Raises :class:`CreditingError` naming the payees of a reporting cycle."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        WITH RECURSIVE h AS (
+            SELECT payee_id, manager_id, valid_from, coalesce(valid_to, DATE '9999-12-31') AS valid_to
+            FROM hierarchy WHERE manager_id IS NOT NULL
+        ),
+        up(payee_id, ancestor_id, level, valid_from, valid_to, path) AS (
+            SELECT payee_id, manager_id, 1, valid_from, valid_to, [payee_id, manager_id] FROM h
+            UNION ALL
+            SELECT up.payee_id, h.manager_id, up.level + 1,
+                   greatest(up.valid_from, h.valid_from), least(up.valid_to, h.valid_to),
+                   list_append(up.path, h.manager_id)
+            FROM up JOIN h ON h.payee_id = up.ancestor_id
+             AND h.valid_from < up.valid_to AND up.valid_from < h.valid_to
+            WHERE up.level < {_MAX_LEVELS}
+              AND NOT list_contains(list_slice(up.path, 1, len(up.path) - 1), up.ancestor_id)
+        )
+        SELECT payee_id, ancestor_id, level, valid_from, valid_to, path FROM up
+        """
+    )
+    cycles = con.execute(
+        f"SELECT payee_id, path FROM {table} WHERE ancestor_id = payee_id ORDER BY payee_id LIMIT 5"
+    ).fetchall()
+    if cycles:
+        shown = "; ".join(" -> ".join(path) for _, path in cycles)
+        raise CreditingError(f"the reporting hierarchy has a cycle (a payee is their own manager, "
+                             f"directly or through others): {shown}")
+
+
+def _credits_sql(cfg: CreditingConfig) -> str:
+    """SQL of every credit, amounts in the transaction's currency (``source_cents``)."""
+    tx_cols = ("transaction_id, original_transaction_id, kind, credit_date, cents, source_currency, "
+               "opportunity_id, account_id, product, segment, region_id, deal_type")
+    abs_c = "CAST(abs(cents) AS HUGEINT)"
+    rounded = _signed("sign(cents)", _round_div(f"{abs_c} * micro", _FULL))
+    parts = [
+        # deals with revenue splits: largest-remainder allocation of the cents
+        f"""
+        SELECT {tx_cols}, payee_id, 'split' AS credit_type, 'revenue_split' AS rule, micro,
+               {_signed('sign(cents)', 'base + CASE WHEN rk <= leftover THEN 1 ELSE 0 END')} AS source_cents,
+               0 AS rollup_level, CAST(NULL AS VARCHAR) AS source_payee_id
+        FROM (
+            SELECT *, abs(cents) - sum(base) OVER (PARTITION BY transaction_id) AS leftover,
+                   row_number() OVER (PARTITION BY transaction_id ORDER BY rem DESC, payee_id) AS rk
+            FROM (
+                SELECT tx.*, s.payee_id, CAST(s.percent * 1000000 AS BIGINT) AS micro,
+                       CAST(abs(tx.cents) AS HUGEINT) * CAST(s.percent * 1000000 AS BIGINT) // {_FULL} AS base,
+                       CAST(abs(tx.cents) AS HUGEINT) * CAST(s.percent * 1000000 AS BIGINT) % {_FULL} AS rem
+                FROM {TX} tx JOIN opportunity_splits s
+                  ON s.opportunity_id = tx.opportunity_id AND s.split_type = 'revenue'
+            )
+        )
+        """,
+        # deals without revenue splits: the owner
+        f"""
+        SELECT {tx_cols}, owner_id AS payee_id, 'direct', 'owner', {_FULL}, cents, 0, NULL
+        FROM {TX} tx
+        WHERE owner_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM opportunity_splits s
+            WHERE s.opportunity_id = tx.opportunity_id AND s.split_type = 'revenue')
+        """,
+        # overlay splits
+        f"""
+        SELECT {tx_cols}, payee_id, 'overlay', 'overlay_split', micro, {rounded}, 0, NULL
+        FROM (SELECT tx.*, s.payee_id, CAST(s.percent * 1000000 AS BIGINT) AS micro
+              FROM {TX} tx JOIN opportunity_splits s
+                ON s.opportunity_id = tx.opportunity_id AND s.split_type = 'overlay')
+        """,
+        # territory / segment / product rules
+        f"""
+        SELECT {tx_cols}, payee_id, rule_credit_type, 'rule:' || rule_id, micro, {rounded}, 0, NULL
+        FROM (SELECT tx.*, r.payee_id, r.rule_id, r.credit_type AS rule_credit_type,
+                     CAST(r.percent * 1000000 AS BIGINT) AS micro
+              FROM {TX} tx JOIN crediting_rules r
+                ON tx.credit_date >= r.valid_from AND (r.valid_to IS NULL OR tx.credit_date < r.valid_to)
+               AND (r.region_id IS NULL OR r.region_id IS NOT DISTINCT FROM tx.region_id)
+               AND (r.segment IS NULL OR r.segment IS NOT DISTINCT FROM tx.segment)
+               AND (r.product IS NULL OR r.product IS NOT DISTINCT FROM tx.product)
+               AND (r.deal_type IS NULL OR r.deal_type IS NOT DISTINCT FROM tx.deal_type)
+               AND (r.transaction_kind IS NULL OR r.transaction_kind = tx.kind))
+        """,
+    ]
+    base = " UNION ALL ".join(parts)
+    if not cfg.rollup:
+        body = f"SELECT * FROM ({base})"
+    else:
+        types = ", ".join(f"'{t}'" for t in cfg.rollup_credit_types)
+        level_cap = f" AND cl.level <= {cfg.max_rollup_levels}" if cfg.max_rollup_levels else ""
+        body = f"""
+        WITH base AS ({base})
+        SELECT * FROM base
+        UNION ALL
+        SELECT b.transaction_id, b.original_transaction_id, b.kind, b.credit_date, b.cents, b.source_currency,
+               b.opportunity_id, b.account_id, b.product, b.segment, b.region_id, b.deal_type,
+               cl.ancestor_id, 'rollup', 'hierarchy', b.micro, b.source_cents, cl.level, b.payee_id
+        FROM base b JOIN {CLOSURE} cl
+          ON cl.payee_id = b.payee_id AND b.credit_date >= cl.valid_from AND b.credit_date < cl.valid_to
+        WHERE b.credit_type IN ({types}){level_cap}
+        """
+    return f"""
+    SELECT c.transaction_id || '/' || c.payee_id || '/' || c.credit_type ||
+           CASE WHEN c.credit_type = 'rollup' THEN '/' || c.source_payee_id
+                WHEN c.credit_type IN ('rule', 'overlay') THEN '/' || c.rule ELSE '' END AS credit_id,
+           c.transaction_id, c.original_transaction_id, c.opportunity_id, c.account_id, c.payee_id,
+           c.credit_type, c.rule,
+           CAST(c.rollup_level AS INTEGER) AS rollup_level, c.source_payee_id,
+           CAST(CAST(c.micro AS DECIMAL(18,0)) * 0.000001 AS DECIMAL(18,6)) AS share,
+           CAST(c.source_cents AS BIGINT) AS source_cents, c.source_currency,
+           p.currency, c.credit_date, c.kind, c.product, c.segment, c.region_id, c.deal_type
+    FROM ({body}) c JOIN payees p ON p.payee_id = c.payee_id
+    """
+
+
+def _convert_currency(con: duckdb.DuckDBPyConnection, table: str, cfg: CreditingConfig,
+                      fiscal_year_start_month: int) -> None:
+    """Add ``cents``, ``amount``, ``source_amount``, ``fx_rate`` and ``fx_quote`` to ``table``."""
+    needs = con.execute(
+        f"SELECT DISTINCT source_currency, currency, credit_date FROM {table} WHERE source_currency <> currency"
+    ).df()
+    if needs.empty:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT * EXCLUDE (source_cents), source_cents AS cents, {_cents_to_money('source_cents')} AS amount,
+                   {_cents_to_money('source_cents')} AS source_amount, source_cents,
+                   CAST(1 AS DECIMAL(18,8)) AS fx_rate, CAST(NULL AS VARCHAR) AS fx_quote
+            FROM {table}"""
+        )
+        return
+    rates = _resolve_rates(con, needs, cfg, fiscal_year_start_month)  # noqa: F841 - queried by name
+    direct = _round_div("CAST(abs(c.source_cents) AS HUGEINT) * r.rate_units", _RATE_UNITS)
+    inverse = _round_div(f"CAST(abs(c.source_cents) AS HUGEINT) * {_RATE_UNITS}", "r.rate_units")
+    converted = (f"CASE WHEN c.source_currency = c.currency THEN c.source_cents "
+                 f"WHEN r.inverted THEN {_signed('sign(c.source_cents)', inverse)} "
+                 f"ELSE {_signed('sign(c.source_cents)', direct)} END")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT x.* EXCLUDE (source_cents, rate_units, cents, fx_quote), x.cents, {_cents_to_money('x.cents')} AS amount,
+               {_cents_to_money('x.source_cents')} AS source_amount, x.source_cents,
+               CASE WHEN x.rate_units IS NULL THEN CAST(1 AS DECIMAL(18,8))
+                    ELSE CAST(CAST(x.rate_units AS DECIMAL(18,0)) * 0.00000001 AS DECIMAL(18,8)) END AS fx_rate,
+               x.fx_quote
+        FROM (SELECT c.*, r.rate_units, r.quote AS fx_quote, {converted} AS cents
+              FROM {table} c LEFT JOIN rates r ON r.source_currency = c.source_currency
+               AND r.currency = c.currency AND r.credit_date = c.credit_date) x"""
+    )
+
+
+def _resolve_rates(con: duckdb.DuckDBPyConnection, needs: pd.DataFrame, cfg: CreditingConfig,
+                   fiscal_year_start_month: int) -> pd.DataFrame:
+    """One rate per (source currency, payee currency, credit date) needed: ``rate_units``
+    (the quoted rate times 10^8), whether it is quoted the other way round, and the quote
+    text for explanations. Raises CreditingError listing what is missing."""
+    if cfg.fx_rate == "credit_date":
+        found = con.sql(
+            """
+            SELECT n.source_currency, n.currency, n.credit_date,
+                   coalesce(d.rate, i.rate) AS rate, d.rate IS NULL AND i.rate IS NOT NULL AS inverted
+            FROM needs n
+            LEFT JOIN fx_rates d ON d.rate_date = n.credit_date AND d.from_currency = n.source_currency
+                                 AND d.to_currency = n.currency
+            LEFT JOIN fx_rates i ON i.rate_date = n.credit_date AND i.from_currency = n.currency
+                                 AND i.to_currency = n.source_currency
+            """
+        ).to_arrow_table().to_pandas()
+        found["window"] = found["credit_date"].astype(str)
+    else:
+        from spm_kernel.periods import period_containing
+
+        windows = {d: period_containing(d, cfg.fx_average_period, fiscal_year_start_month)
+                   for d in needs["credit_date"].unique()}
+        needs = needs.assign(
+            w_start=[windows[d].start for d in needs["credit_date"]],
+            w_end=[windows[d].end for d in needs["credit_date"]],
+            window=[windows[d].period_id for d in needs["credit_date"]],
+        )
+        found = con.sql(
+            f"""
+            WITH w AS (SELECT DISTINCT source_currency, currency, w_start, w_end, "window" FROM needs),
+            avg_d AS (
+                SELECT w.source_currency, w.currency, w.w_start,
+                       {_round_div('sum(CAST(f.rate * 100000000 AS HUGEINT))', 'count(*)')} AS units
+                FROM w JOIN fx_rates f ON f.from_currency = w.source_currency AND f.to_currency = w.currency
+                 AND f.rate_date BETWEEN w.w_start AND w.w_end GROUP BY ALL),
+            avg_i AS (
+                SELECT w.source_currency, w.currency, w.w_start,
+                       {_round_div('sum(CAST(f.rate * 100000000 AS HUGEINT))', 'count(*)')} AS units
+                FROM w JOIN fx_rates f ON f.from_currency = w.currency AND f.to_currency = w.source_currency
+                 AND f.rate_date BETWEEN w.w_start AND w.w_end GROUP BY ALL)
+            SELECT n.source_currency, n.currency, n.credit_date, n."window",
+                   CAST(CAST(coalesce(d.units, i.units) AS DECIMAL(18,0)) * 0.00000001 AS DECIMAL(18,8)) AS rate,
+                   d.units IS NULL AND i.units IS NOT NULL AS inverted
+            FROM needs n
+            LEFT JOIN avg_d d ON d.source_currency = n.source_currency AND d.currency = n.currency AND d.w_start = n.w_start
+            LEFT JOIN avg_i i ON i.source_currency = n.source_currency AND i.currency = n.currency AND i.w_start = n.w_start
+            """
+        ).to_arrow_table().to_pandas()
+    missing = found[found["rate"].isna()]
+    if not missing.empty:
+        what = "on" if cfg.fx_rate == "credit_date" else "averaged over"
+        pairs = (missing[["source_currency", "currency", "window"]].drop_duplicates()
+                 .sort_values(["source_currency", "currency", "window"]))
+        shown = "; ".join(f"{r.source_currency}->{r.currency} {what} {r.window}"
+                          for r in pairs.head(20).itertuples(index=False))
+        more = f" (and {len(pairs) - 20} more)" if len(pairs) > 20 else ""
+        raise CreditingError(
+            f"missing FX rate(s) needed to convert credits to the payee's currency: {shown}{more}. "
+            f"Load them into fx_rates (either direction of the pair is accepted)"
+        )
+    bad = found[found["rate"] <= 0]
+    if not bad.empty:
+        r = bad.iloc[0]
+        raise CreditingError(f"FX rate {r.source_currency}->{r.currency} on {r.window} is zero")
+    label = " avg " + found["window"] if cfg.fx_rate == "period_average" else " " + found["window"]
+    found["quote"] = (found["currency"].where(found["inverted"], found["source_currency"]) + "->"
+                      + found["source_currency"].where(found["inverted"], found["currency"]) + label)
+    found["rate_units"] = [int(r * _RATE_UNITS) for r in found["rate"]]
+    return found[["source_currency", "currency", "credit_date", "rate_units", "inverted", "quote"]]
+
+
+def credits_frame(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> pd.DataFrame:
+    """The credits in temp table ``table`` as pandas (money as ``Decimal``), in a stable order."""
+    return con.sql(
+        f"SELECT * FROM {table} ORDER BY payee_id, credit_date, transaction_id, credit_id"
+    ).to_arrow_table().to_pandas()
