@@ -36,6 +36,9 @@ DISABLE_ENV = "SPM_DISABLE_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.builtin.file_readers",
     "spm_kernel.builtin.commands",
+    "spm_kernel.plantypes.rate_table",
+    "spm_kernel.plantypes.bonuses",
+    "spm_kernel.plantypes.pay",
 )
 
 
