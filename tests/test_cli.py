@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -347,3 +348,35 @@ def test_console_script_import_and_plugins(workspace: Path, tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert "failed: ModuleNotFoundError: No module named 'nonexistent_module_xyz'" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_finds_its_app_notebooks(tmp_path: Path) -> None:
+    """Build the wheel from a copy of the sources, install it under a prefix, and find the apps
+    there (no source checkout next to the installed package)."""
+    repo = Path(__file__).resolve().parent.parent
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
+    for name in ("spm_kernel", "widgets", "notebooks"):
+        shutil.copytree(repo / name, src / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        if (repo / name).exists():
+            shutil.copy(repo / name, src / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", str(src), "--no-deps", "-q", "-w", str(tmp_path / "dist")],
+                   check=True, capture_output=True, timeout=600)
+    wheel = next((tmp_path / "dist").glob("spm_kernel-*.whl"))
+    prefix = tmp_path / "prefix"
+    subprocess.run([*pip, "install", str(wheel), "--no-deps", "-q", "--prefix", str(prefix)],
+                   check=True, capture_output=True, timeout=600)
+    site = next(prefix.glob("lib/python*/site-packages"))
+    probe = ("import spm_kernel, sys; from pathlib import Path; "
+             "from spm_kernel.app_server import find_apps_dir; "
+             "print(spm_kernel.__file__); print(find_apps_dir(prefix=Path(sys.argv[1])))")
+    out = subprocess.run([sys.executable, "-c", probe, str(prefix)], capture_output=True, text=True,
+                         check=True, cwd=tmp_path,  # not the checkout's folder
+                         env={**os.environ, "PYTHONPATH": str(site)}).stdout.splitlines()
+    assert Path(out[0]).is_relative_to(site)  # the installed copy, not the checkout
+    apps = prefix / "share" / "spm-kernel" / "notebooks" / "apps"
+    assert Path(out[1]) == apps
+    assert (apps / "overview.ipynb").read_text() == (repo / "notebooks/apps/overview.ipynb").read_text()
