@@ -25,13 +25,14 @@ payee, reason), each recording the ``rule`` that made it:
                  manager; ``source_payee_id`` is whose credit rolled up).
 ===============  ==========================================================================
 
-Amounts are exact. A transaction's amount is split in integer cents: revenue split credits
-of one transaction always add up to the transaction amount (largest-remainder allocation of
-the odd cents, ties to the lower payee id); overlay and rule credits are rounded half up.
-Each credit is then converted to the **payee's currency** (``payees.currency``) at the FX
-rate of the credit date, or the average of the daily rates over the month (or quarter, or
-fiscal year) containing it, as configured; the converted amount is rounded half up to the
-cent. A rate may be quoted either way round (``EUR->USD`` or ``USD->EUR``; the inverse is
+Amounts are exact. A transaction's amount is split in integer minor units of its currency
+(cents; whole yen for JPY): revenue split credits of one transaction always add up to the
+transaction amount (largest-remainder allocation of the odd units, ties to the lower payee
+id); overlay and rule credits are rounded half up. Each credit is then converted to the
+**payee's currency** (``payees.currency``) at the FX rate of the credit date, or the average
+of the daily rates over the month (or quarter, or fiscal year) containing it, as configured
+(the average is rounded half up to 8 decimals, the scale of ``fx_rates.rate``); the
+converted amount is rounded half up to the payee currency's minor unit. A rate may be quoted either way round (``EUR->USD`` or ``USD->EUR``; the inverse is
 applied as an exact division). A missing rate is a :class:`CreditingError` naming the
 currency pair and the date (or period). Cancellations and refunds are negative
 transactions: they are credited exactly like bookings, with their sign, to the payees of the
@@ -55,6 +56,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spm_kernel.errors import SPMError
+from spm_kernel.money import MINOR_UNITS
 
 CONFIG_FILE = "crediting.yaml"
 CreditType = Literal["direct", "split", "overlay", "rule", "rollup"]
@@ -135,8 +137,9 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
     """Credit every transaction dated ``start``..``end`` (inclusive) into temp table ``table``.
 
     The table has one row per credit with the columns of the ``credits`` table (without
-    ``run_id``) plus ``cents`` (the amount in the payee's currency as integer minor units)
-    and ``source_cents``. Raises :class:`CreditingError` for revenue splits that do not sum
+    ``credit_no`` and ``run_id``) plus ``cents`` and ``source_cents`` (the amounts as
+    integer hundredths) and ``unit`` (hundredths per minor unit of the payee's currency: 1,
+    or 100 for JPY). Raises :class:`CreditingError` for revenue splits that do not sum
     to 100%, a missing FX rate, a crediting rule with ``valid_to`` not after ``valid_from``,
     or a cycle in the hierarchy. Runs inside the caller's transaction, if any; it writes
     only temp tables.
@@ -151,7 +154,9 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         f"""
         CREATE OR REPLACE TEMP TABLE {TX} AS
         SELECT t.transaction_id, t.original_transaction_id, t.kind, t.transaction_date AS credit_date,
-               CAST(t.amount * 100 AS BIGINT) AS cents, t.currency AS source_currency,
+               CAST(t.amount * 100 AS BIGINT) // {_unit_sql('t.currency')} AS units,
+               {_unit_sql('t.currency')} AS src_unit, CAST(t.amount * 100 AS BIGINT) AS cents,
+               t.currency AS source_currency,
                o.opportunity_id, o.account_id, o.owner_id,
                coalesce(t.product, o.product) AS product,
                coalesce(t.segment, o.segment, a.segment) AS segment,
@@ -166,6 +171,7 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         params,
     )
     try:
+        _check_minor_units(con)
         _check_splits(con)
         _check_rules(con)
         if cfg.rollup:
@@ -184,6 +190,23 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         con.execute(f"DROP TABLE IF EXISTS {TX}")
         con.execute(f"DROP TABLE IF EXISTS {CLOSURE}")
     return CreditSummary(table, start, end, int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+def _unit_sql(currency: str) -> str:
+    """SQL: how many cents make one minor unit of ``currency`` (100 for JPY, else 1)."""
+    whens = " ".join(f"WHEN '{code}' THEN {10 ** (2 - mu)}" for code, mu in sorted(MINOR_UNITS.items()) if mu < 2)
+    return f"CAST(CASE {currency} {whens} ELSE 1 END AS BIGINT)"
+
+
+def _check_minor_units(con: duckdb.DuckDBPyConnection) -> None:
+    bad = con.execute(
+        f"SELECT transaction_id, CAST(CAST(cents AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2)), source_currency "
+        f"FROM {TX} WHERE cents % src_unit <> 0 ORDER BY transaction_id LIMIT 20"
+    ).fetchall()
+    if bad:
+        shown = "; ".join(f"transaction {t}: {a} {c}" for t, a, c in bad)
+        raise CreditingError(f"amounts with a fraction of their currency's smallest unit cannot be credited "
+                             f"exactly: {shown}")
 
 
 def _check_splits(con: duckdb.DuckDBPyConnection) -> None:
@@ -249,23 +272,23 @@ def build_hierarchy_closure(con: duckdb.DuckDBPyConnection, table: str = CLOSURE
 
 def _credits_sql(cfg: CreditingConfig) -> str:
     """SQL of every credit, amounts in the transaction's currency (``source_cents``)."""
-    tx_cols = ("transaction_id, original_transaction_id, kind, credit_date, cents, source_currency, "
+    tx_cols = ("transaction_id, original_transaction_id, kind, credit_date, units, src_unit, source_currency, "
                "opportunity_id, account_id, product, segment, region_id, deal_type")
-    abs_c = "CAST(abs(cents) AS HUGEINT)"
-    rounded = _signed("sign(cents)", _round_div(f"{abs_c} * micro", _FULL))
+    abs_c = "CAST(abs(units) AS HUGEINT)"
+    rounded = _signed("sign(units)", _round_div(f"{abs_c} * micro", _FULL))
     parts = [
-        # deals with revenue splits: largest-remainder allocation of the cents
+        # deals with revenue splits: largest-remainder allocation of the minor units
         f"""
         SELECT {tx_cols}, payee_id, 'split' AS credit_type, 'revenue_split' AS rule, micro,
-               {_signed('sign(cents)', 'base + CASE WHEN rk <= leftover THEN 1 ELSE 0 END')} AS source_cents,
+               {_signed('sign(units)', 'base + CASE WHEN rk <= leftover THEN 1 ELSE 0 END')} AS source_units,
                0 AS rollup_level, CAST(NULL AS VARCHAR) AS source_payee_id
         FROM (
-            SELECT *, abs(cents) - sum(base) OVER (PARTITION BY transaction_id) AS leftover,
+            SELECT *, abs(units) - sum(base) OVER (PARTITION BY transaction_id) AS leftover,
                    row_number() OVER (PARTITION BY transaction_id ORDER BY rem DESC, payee_id) AS rk
             FROM (
                 SELECT tx.*, s.payee_id, CAST(s.percent * 1000000 AS BIGINT) AS micro,
-                       CAST(abs(tx.cents) AS HUGEINT) * CAST(s.percent * 1000000 AS BIGINT) // {_FULL} AS base,
-                       CAST(abs(tx.cents) AS HUGEINT) * CAST(s.percent * 1000000 AS BIGINT) % {_FULL} AS rem
+                       CAST(abs(tx.units) AS HUGEINT) * CAST(s.percent * 1000000 AS BIGINT) // {_FULL} AS base,
+                       CAST(abs(tx.units) AS HUGEINT) * CAST(s.percent * 1000000 AS BIGINT) % {_FULL} AS rem
                 FROM {TX} tx JOIN opportunity_splits s
                   ON s.opportunity_id = tx.opportunity_id AND s.split_type = 'revenue'
             )
@@ -273,7 +296,7 @@ def _credits_sql(cfg: CreditingConfig) -> str:
         """,
         # deals without revenue splits: the owner
         f"""
-        SELECT {tx_cols}, owner_id AS payee_id, 'direct', 'owner', {_FULL}, cents, 0, NULL
+        SELECT {tx_cols}, owner_id AS payee_id, 'direct', 'owner', {_FULL}, units, 0, NULL
         FROM {TX} tx
         WHERE owner_id IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM opportunity_splits s
@@ -310,9 +333,10 @@ def _credits_sql(cfg: CreditingConfig) -> str:
         WITH base AS ({base})
         SELECT * FROM base
         UNION ALL
-        SELECT b.transaction_id, b.original_transaction_id, b.kind, b.credit_date, b.cents, b.source_currency,
+        SELECT b.transaction_id, b.original_transaction_id, b.kind, b.credit_date, b.units, b.src_unit,
+               b.source_currency,
                b.opportunity_id, b.account_id, b.product, b.segment, b.region_id, b.deal_type,
-               cl.ancestor_id, 'rollup', 'hierarchy', b.micro, b.source_cents, cl.level, b.payee_id
+               cl.ancestor_id, 'rollup', 'hierarchy', b.micro, b.source_units, cl.level, b.payee_id
         FROM base b JOIN {CLOSURE} cl
           ON cl.payee_id = b.payee_id AND b.credit_date >= cl.valid_from AND b.credit_date < cl.valid_to
         WHERE b.credit_type IN ({types}){level_cap}
@@ -325,7 +349,8 @@ def _credits_sql(cfg: CreditingConfig) -> str:
            c.credit_type, c.rule,
            CAST(c.rollup_level AS INTEGER) AS rollup_level, c.source_payee_id,
            CAST(CAST(c.micro AS DECIMAL(18,0)) * 0.000001 AS DECIMAL(18,6)) AS share,
-           CAST(c.source_cents AS BIGINT) AS source_cents, c.source_currency,
+           CAST(c.source_units * c.src_unit AS BIGINT) AS source_cents, c.source_currency,
+           {_unit_sql('p.currency')} AS unit,
            p.currency, c.credit_date, c.kind, c.product, c.segment, c.region_id, c.deal_type
     FROM ({body}) c JOIN payees p ON p.payee_id = c.payee_id
     """
@@ -347,11 +372,11 @@ def _convert_currency(con: duckdb.DuckDBPyConnection, table: str, cfg: Crediting
         )
         return
     rates = _resolve_rates(con, needs, cfg, fiscal_year_start_month)  # noqa: F841 - queried by name
-    direct = _round_div("CAST(abs(c.source_cents) AS HUGEINT) * r.rate_units", _RATE_UNITS)
-    inverse = _round_div(f"CAST(abs(c.source_cents) AS HUGEINT) * {_RATE_UNITS}", "r.rate_units")
+    direct = _round_div("CAST(abs(c.source_cents) AS HUGEINT) * r.rate_units", f"{_RATE_UNITS} * c.unit")
+    inverse = _round_div(f"CAST(abs(c.source_cents) AS HUGEINT) * {_RATE_UNITS}", "r.rate_units * c.unit")
     converted = (f"CASE WHEN c.source_currency = c.currency THEN c.source_cents "
-                 f"WHEN r.inverted THEN {_signed('sign(c.source_cents)', inverse)} "
-                 f"ELSE {_signed('sign(c.source_cents)', direct)} END")
+                 f"WHEN r.inverted THEN {_signed('sign(c.source_cents)', inverse)} * c.unit "
+                 f"ELSE {_signed('sign(c.source_cents)', direct)} * c.unit END")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
         SELECT x.* EXCLUDE (source_cents, rate_units, cents, fx_quote), x.cents, {_cents_to_money('x.cents')} AS amount,

@@ -236,3 +236,30 @@ def test_uncredited_transactions_are_counted(ws: Workspace) -> None:
         "transaction_date": ["2026-03-01"]}))
     summary = compute_credits(ws.con, FEB1, MAR31)
     assert (summary.transactions, summary.uncredited, summary.credits) == (6, 1, 24)
+
+
+def test_currencies_without_cents(ws: Workspace) -> None:
+    ws.load("payees", pd.DataFrame({"payee_id": ["JP"], "name": ["Jun"], "role": ["overlay"],
+                                    "currency": ["JPY"], "hire_date": ["2020-01-01"]}))
+    ws.load("crediting_rules", pd.DataFrame({"rule_id": ["JPR"], "payee_id": ["JP"], "credit_type": ["rule"],
+                                             "percent": ["100"], "product": ["Core"], "valid_from": ["2026-02-01"],
+                                             "valid_to": ["2026-02-11"]}))
+    ws.load("transactions", pd.DataFrame({
+        "transaction_id": ["T12"], "opportunity_id": ["D2"], "kind": ["booking"], "amount": ["1001"],
+        "currency": ["JPY"], "transaction_date": ["2026-03-20"]}))
+    ws.load("fx_rates", pd.DataFrame({
+        "rate_date": ["2026-02-10", "2026-03-20", "2026-03-20"], "from_currency": ["USD", "JPY", "JPY"],
+        "to_currency": ["JPY", "USD", "EUR"], "rate": ["149.87654321", "0.0066", "0.0061"]}))
+    c = credits(ws)
+    # into yen: 10,000.00 USD x 149.87654321 = 1,498,765.4321 -> 1,498,765 (no fractions of a yen)
+    assert one(c, payee_id="JP").amount == Decimal("1498765.00")
+    # 1,001 JPY split 60/40 in whole yen: 600.6 and 400.4 -> 601 and 400
+    r1 = one(c, transaction_id="T12", payee_id="R1")
+    r2 = one(c, transaction_id="T12", payee_id="R2")
+    assert (r1.source_amount, r2.source_amount) == (Decimal("601.00"), Decimal("400.00"))
+    assert (r1.amount, r2.amount) == (Decimal("3.97"), Decimal("2.44"))  # 601 x 0.0066 = 3.9666; 400 x 0.0061
+    ws.load("transactions", pd.DataFrame({
+        "transaction_id": ["T13"], "opportunity_id": ["D2"], "kind": ["booking"], "amount": ["10.50"],
+        "currency": ["JPY"], "transaction_date": ["2026-03-20"]}))
+    with pytest.raises(CreditingError, match=r"transaction T13: 10.50 JPY"):
+        compute_credits(ws.con, FEB1, MAR31)
