@@ -352,8 +352,8 @@ def test_console_script_import_and_plugins(workspace: Path, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_an_installed_wheel_finds_its_app_notebooks(tmp_path: Path) -> None:
-    """Build the wheel from a copy of the sources, install it under a prefix, and find the apps
-    there (no source checkout next to the installed package)."""
+    """Build the wheel from a copy of the sources, install it into a fresh virtualenv, and find
+    the apps under that environment's prefix (no source checkout next to the package)."""
     repo = Path(__file__).resolve().parent.parent
     src = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
@@ -366,17 +366,18 @@ def test_an_installed_wheel_finds_its_app_notebooks(tmp_path: Path) -> None:
     subprocess.run([*pip, "wheel", str(src), "--no-deps", "-q", "-w", str(tmp_path / "dist")],
                    check=True, capture_output=True, timeout=600)
     wheel = next((tmp_path / "dist").glob("spm_kernel-*.whl"))
-    prefix = tmp_path / "prefix"
-    subprocess.run([*pip, "install", str(wheel), "--no-deps", "-q", "--prefix", str(prefix)],
+    # A separate environment: installing there can never touch this one.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run([*pip, "--python", str(python), "install", str(wheel), "--no-deps", "-q"],
                    check=True, capture_output=True, timeout=600)
-    site = next(prefix.glob("lib/python*/site-packages"))
-    probe = ("import spm_kernel, sys; from pathlib import Path; "
-             "from spm_kernel.app_server import find_apps_dir; "
-             "print(spm_kernel.__file__); print(find_apps_dir(prefix=Path(sys.argv[1])))")
-    out = subprocess.run([sys.executable, "-c", probe, str(prefix)], capture_output=True, text=True,
-                         check=True, cwd=tmp_path,  # not the checkout's folder
-                         env={**os.environ, "PYTHONPATH": str(site)}).stdout.splitlines()
-    assert Path(out[0]).is_relative_to(site)  # the installed copy, not the checkout
-    apps = prefix / "share" / "spm-kernel" / "notebooks" / "apps"
-    assert Path(out[1]) == apps
+    probe = ("import spm_kernel, sys; from spm_kernel.app_server import find_apps_dir; "
+             "print(spm_kernel.__file__); print(sys.prefix); print(find_apps_dir())")
+    deps = next(Path(sys.prefix).glob("lib/python*/site-packages"))  # pandas etc., no .pth finders
+    out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(deps)}).stdout.splitlines()
+    assert Path(out[0]).is_relative_to(venv)  # the installed copy, not the checkout
+    apps = Path(out[1]) / "share" / "spm-kernel" / "notebooks" / "apps"
+    assert Path(out[2]) == apps
     assert (apps / "overview.ipynb").read_text() == (repo / "notebooks/apps/overview.ipynb").read_text()
