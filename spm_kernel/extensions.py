@@ -8,9 +8,11 @@ are marked ``trylast``), so a team can replace a built-in by registering its nam
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import pandas as pd
 from pydantic import BaseModel
@@ -28,6 +30,7 @@ from spm_kernel.plantypes.contract import (  # noqa: F401 - re-exported for plan
 )
 
 if TYPE_CHECKING:
+    from spm_kernel.sync.batch import Batch, SyncContext, SyncResult
     from spm_kernel.workspace import Workspace
 
 
@@ -45,22 +48,59 @@ class Extension(ABC):
 class DataSource(Extension):
     """Brings rows into canonical tables from somewhere else (files, SQL, a CRM).
 
-    ``tables`` lists the canonical tables it can write; ``config_model`` validates its
-    configuration; ``check`` says whether it can reach its system with the credentials it
-    has; ``sync`` writes through ``ws.load`` (validated, all-or-nothing) and returns what it
-    did.
+    A registered source is a *type* of source; a workspace configures named instances of it
+    in ``sources.yaml`` (see :mod:`spm_kernel.sync.settings`) and :meth:`configure` returns
+    one bound to its validated configuration. The contract:
+
+    * ``tables``: the canonical tables it can write, in the order it writes them;
+    * ``config_model``: the pydantic model of its configuration. Fields typed
+      ``pydantic.SecretStr`` are credentials: they are read from the environment or from a
+      credentials file outside the workspace, never from ``sources.yaml``, and never logged;
+    * :meth:`check`: reach the system with the credentials and return a one-line
+      confirmation, or raise :class:`spm_kernel.sync.SourceError` saying what is wrong;
+    * :meth:`fetch`: yield :class:`spm_kernel.sync.Batch` objects (rows in canonical columns
+      plus ``source_id``, ids deleted at the source, a watermark per stream). It reads; it
+      never writes to the workspace;
+    * :meth:`sync`: provided here; runs :func:`spm_kernel.sync.run_sync`, which writes every
+      batch in ONE transaction (validated upserts keyed by the source and the record's id,
+      rejected records quarantined with their reasons, a row in ``sync_log``).
     """
 
     tables: ClassVar[tuple[str, ...]] = ()
     config_model: ClassVar[type[BaseModel]] = BaseModel
 
-    @abstractmethod
-    def check(self, config: BaseModel) -> str:
-        """Return a short confirmation, or raise an error saying what is wrong."""
+    config: BaseModel | None = None
+    instance: str = ""
+
+    def configure(self, config: BaseModel | dict[str, Any], instance: str | None = None) -> Self:
+        """A copy of this source bound to ``config`` (validated by ``config_model``) under the
+        instance name ``instance`` (the ``source`` written on every row; default ``name``)."""
+        bound = copy.copy(self)
+        bound.config = config if isinstance(config, self.config_model) else \
+            self.config_model.model_validate(config)
+        bound.instance = instance or self.name
+        return bound
+
+    def settings(self) -> Any:
+        """The bound configuration; raises if :meth:`configure` was not called."""
+        if self.config is None:
+            raise RuntimeError(f"data source {self.name!r} is not configured: call configure(config)")
+        return self.config
 
     @abstractmethod
-    def sync(self, ws: Workspace, config: BaseModel, since: datetime | None = None) -> dict[str, Any]:
-        """Write changed rows since ``since`` (all rows when None) and return counts."""
+    def check(self) -> str:
+        """Return a short confirmation, or raise SourceError saying what is wrong."""
+
+    @abstractmethod
+    def fetch(self, context: SyncContext) -> Iterator[Batch]:
+        """Yield the records changed since ``context.since(stream)`` (all when None)."""
+
+    def sync(self, ws: Workspace, since: datetime | None = None, *, full: bool = False,
+             progress: bool = True) -> SyncResult:
+        """Bring ``ws`` up to date with this source in one transaction; see
+        :func:`spm_kernel.sync.run_sync` for ``since`` and ``full``."""
+        from spm_kernel.sync.engine import run_sync
+        return run_sync(ws, self, since=since, full=full, progress=progress)
 
 
 class PlanType(Extension):

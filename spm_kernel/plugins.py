@@ -39,6 +39,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.plantypes.rate_table",
     "spm_kernel.plantypes.bonuses",
     "spm_kernel.plantypes.pay",
+    "spm_kernel.builtin.sources",
+    "spm_kernel.sync.cli",
 )
 
 

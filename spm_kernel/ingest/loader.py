@@ -80,8 +80,15 @@ def load_table(
     read_file: Callable[[Path], pd.DataFrame | None],
     source: str | None = None,
     extra: str = "error",
+    transaction: bool = True,
 ) -> LoadResult:
-    """Validate ``data`` against ``spec`` and upsert it, all or nothing."""
+    """Validate ``data`` against ``spec`` and upsert it, all or nothing.
+
+    With ``transaction=False`` the caller owns the transaction (a sync writing several
+    tables atomically): nothing here BEGINs, COMMITs or rolls back. A validation error raised
+    after rows were written (a rule on the merged table) then carries ``during_write=True``,
+    telling the caller to roll its transaction back.
+    """
     if not spec.importable:
         raise ValueError(f"table {spec.name!r} is written by the engine, not imported")
     if extra not in ("error", "ignore"):
@@ -100,15 +107,20 @@ def load_table(
             found.insert(0, "file", label)
             found = found.sort_values(["row", "column"], na_position="first", kind="stable")
             raise ImportValidationError(spec.name, label, found[["file", "row", "column", "value", "reason"]])
-        return _write(con, spec, frame, present, source, label, started, rows)
+        return _write(con, spec, frame, present, source, label, started, rows, transaction)
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {TYPED}")
-        con.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        try:
+            con.execute(f"DROP TABLE IF EXISTS {TYPED}")
+            con.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        except duckdb.Error:
+            if transaction:
+                raise  # else: the caller's transaction failed and its rollback drops them
         con.unregister(RAW)
 
 
 def _write(con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame, present: set[str],
-           source: str, label: str, started: datetime, rows: list[int]) -> LoadResult:
+           source: str, label: str, started: datetime, rows: list[int],
+           transaction: bool = True) -> LoadResult:
     key = [q(k) for k in spec.key]
     data_cols = [c.name for c in spec.columns if c.name not in LINEAGE_NAMES]
     source_id = "source_id" if "source_id" in present else f"concat_ws('|', {', '.join(key)})"
@@ -122,7 +134,8 @@ def _write(con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame,
     compared = [c for c in data_cols if c in present and c not in spec.key] + ["source", "source_id"]
     same = " AND ".join(f"s.{q(c)} IS NOT DISTINCT FROM t.{q(c)}" for c in compared)
     join = " AND ".join(f"s.{k} = t.{k}" for k in key)
-    con.execute("BEGIN TRANSACTION")
+    if transaction:
+        con.execute("BEGIN TRANSACTION")
     try:
         inserted, updated, unchanged = con.execute(
             f"SELECT count(*) FILTER (WHERE t.{key[0]} IS NULL), "
@@ -151,10 +164,14 @@ def _write(con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame,
              datetime.now(timezone.utc).replace(tzinfo=None), len(frame), result.inserted,
              result.updated, result.unchanged, _content_hash(frame)],
         )
-        con.execute("COMMIT")
+        if transaction:
+            con.execute("COMMIT")
         return result
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as exc:
+        if transaction:
+            con.execute("ROLLBACK")
+        elif isinstance(exc, ImportValidationError):
+            exc.during_write = True  # type: ignore[attr-defined]
         raise
 
 

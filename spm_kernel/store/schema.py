@@ -416,6 +416,41 @@ TABLES: tuple[TableSpec, ...] = (
     ), date_columns_for_range=("valid_from",)),
     # -- tables added by metrics and benchmarking (issue 4) --
     # -- tables added by integration / sync (issue 5) --
+    TableSpec("sync_log", "One row per data-source sync: when, how, what it wrote, its watermark "
+              "and its error if it failed (a failed sync wrote nothing else).", (
+        C("sync_id", "VARCHAR", required=True, key=True),
+        C("source", "VARCHAR", required=True, description="the configured source's name"),
+        C("source_type", "VARCHAR", required=True, description="the registered data source"),
+        C("mode", "VARCHAR", required=True, choices=("full", "incremental")),
+        C("status", "VARCHAR", required=True, choices=("succeeded", "failed")),
+        C("started_at", "TIMESTAMP", required=True),
+        C("finished_at", "TIMESTAMP", required=True),
+        C("since", "VARCHAR", description="JSON: the watermark the sync started from"),
+        C("watermark", "VARCHAR", description="JSON: per stream, the newest change seen"),
+        C("records_read", "BIGINT", required=True),
+        C("inserted", "BIGINT", required=True),
+        C("updated", "BIGINT", required=True),
+        C("unchanged", "BIGINT", required=True),
+        C("deleted", "BIGINT", required=True),
+        C("rejected", "BIGINT", required=True),
+        C("counts", "VARCHAR", description="JSON: the counts per table"),
+        C("error", "VARCHAR"),
+    ), importable=False),
+    TableSpec("sync_rejects", "Records a sync quarantined, with the reason; resolved when a later "
+              "sync imports the record.", (
+        C("reject_id", "VARCHAR", required=True, key=True),
+        C("sync_id", "VARCHAR", required=True),
+        C("source", "VARCHAR", required=True),
+        C("table_name", "VARCHAR", required=True),
+        C("source_id", "VARCHAR", required=True),
+        C("field", "VARCHAR"),
+        C("value", "VARCHAR"),
+        C("reason", "VARCHAR", required=True),
+        C("record", "VARCHAR", required=True, description="JSON: the record in canonical columns"),
+        C("rejected_at", "TIMESTAMP", required=True),
+        C("resolved_at", "TIMESTAMP"),
+        C("resolved_by", "VARCHAR", description="the sync that imported the record"),
+    ), importable=False),
     # -- tables added by forecasting (issue 6) --
     # -- tables added by planning (issue 7) --
     # -- tables added by trust / audit (issue 9) --
