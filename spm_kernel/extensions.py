@@ -30,6 +30,7 @@ from spm_kernel.plantypes.contract import (  # noqa: F401 - re-exported for plan
 )
 
 if TYPE_CHECKING:
+    from spm_kernel.metrics.context import MetricContext
     from spm_kernel.sync.batch import Batch, SyncContext, SyncResult
     from spm_kernel.workspace import Workspace
 
@@ -145,11 +146,27 @@ class PlanType(Extension):
 
 
 class Metric(Extension):
-    """A KPI computable at any grain and period.
+    """A KPI computable at any grain and period, vectorised (DuckDB SQL or pandas, never a
+    loop over payees). ``ws.metrics(...)`` runs it; docs/metrics.md is rendered from its
+    declarations.
 
-    Declares its ``unit`` (``ratio``, ``currency``, ``days``, ``count``), a ``definition``
-    sentence and a ``formula`` (rendered into docs/metrics.md), the ``tables`` it reads and
-    whether ``higher_is_better``.
+    Declares its ``unit`` (``ratio``, ``currency``, ``currency_per_day``, ``days``,
+    ``count``, ``correlation``), a one-line ``definition`` and a ``formula``, the ``tables``
+    it reads, whether ``higher_is_better``, and the ``grains`` it can be computed at (any of
+    :data:`spm_kernel.metrics.GRAINS`). The contract of :meth:`compute`:
+
+    * it receives a :class:`spm_kernel.metrics.MetricContext`: the windows (every period of
+      the query at once: a time series is one call), the members of each group at the
+      query's grain, the grid of (period, key) rows to answer, and shared relations (deals,
+      credits and quotas in base currency) as DuckDB temp tables;
+    * it returns one row per row of ``ctx.grid``: columns ``period``, ``key``, ``value``,
+      ``numerator``, ``denominator``. ``value`` is ``None``/NaN when undefined (no closed
+      deals, zero quota). Money (``currency`` units) is ``decimal.Decimal``; ratios, days
+      and correlations may be floats (they are not paid).
+
+    :meth:`revenue_impact` (optional) estimates, per row of a benchmarking frame, the
+    revenue a payee or team would gain by closing the gap to a target value; benchmarking
+    ranks "areas for improvement" by it.
     """
 
     unit: ClassVar[str] = "count"
@@ -157,10 +174,23 @@ class Metric(Extension):
     formula: ClassVar[str] = ""
     tables: ClassVar[tuple[str, ...]] = ()
     higher_is_better: ClassVar[bool] = True
+    grains: ClassVar[tuple[str, ...]] = ("payee", "manager", "team", "region", "segment", "product", "company")
 
     @abstractmethod
-    def compute(self, ws: Workspace, **query: Any) -> pd.DataFrame:
-        """A tidy DataFrame with at least the columns ``metric`` and ``value``."""
+    def compute(self, ctx: MetricContext) -> pd.DataFrame:
+        """One row per (``period``, ``key``) of ``ctx.grid`` with ``value``, ``numerator``
+        and ``denominator``."""
+
+    def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
+        """Estimated revenue (base currency, float) from reaching ``gaps['target']``.
+
+        ``gaps`` has one row per (payee or team, this metric): ``value``, ``target``,
+        ``gap`` (target - value, signed so that positive means behind for either
+        direction), ``numerator``, ``denominator``, ``days`` (of the period) and, for
+        context, the entity's other KPIs as columns ``kpi__<name>``. The default says the
+        impact cannot be estimated (NaN): such areas are listed after the estimable ones.
+        """
+        return pd.Series(float("nan"), index=gaps.index, dtype="float64")
 
 
 class Forecaster(Extension):

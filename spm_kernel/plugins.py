@@ -41,6 +41,17 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.plantypes.pay",
     "spm_kernel.builtin.sources",
     "spm_kernel.sync.cli",
+    # built-in metrics (issue 4): one plugin module per concept
+    "spm_kernel.metrics.builtin.attainment",
+    "spm_kernel.metrics.builtin.closing_time",
+    "spm_kernel.metrics.builtin.win_rate",
+    "spm_kernel.metrics.builtin.deal_size",
+    "spm_kernel.metrics.builtin.pipeline",
+    "spm_kernel.metrics.builtin.acquisition_cost",
+    "spm_kernel.metrics.builtin.retention",
+    "spm_kernel.metrics.builtin.compensation_cost",
+    "spm_kernel.metrics.builtin.pay_for_performance",
+    "spm_kernel.metrics.builtin.ramp",
 )
 
 

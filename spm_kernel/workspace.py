@@ -66,6 +66,13 @@ class Workspace:
             )
         return arrow_frame(self.con.sql(query, params=params))
 
+    def metrics(self, names: str | list[str] | None = None, by: str = "company", period: Any = None,
+                **query: Any) -> pd.DataFrame:
+        """KPIs as a tidy DataFrame (metric, grain key, period, value, numerator, denominator,
+        unit); see :func:`spm_kernel.metrics.compute_metrics` for every argument."""
+        from spm_kernel.metrics import compute_metrics
+        return compute_metrics(self, names, by=by, period=period, **query)
+
     def count(self, name: str) -> int:
         row = self.con.execute(f"SELECT count(*) FROM {q(get_table(name).name)}").fetchall()[0]
         return int(row[0]) if row else 0

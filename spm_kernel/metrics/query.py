@@ -1,0 +1,98 @@
+"""``ws.metrics(...)``: run registered metrics over one query and return a tidy frame."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from spm_kernel.extensions import Metric
+from spm_kernel.metrics.context import GRAINS, MetricContext, MetricError, MetricOptions, Window
+from spm_kernel.periods import Period, PeriodKind
+
+if TYPE_CHECKING:
+    from spm_kernel.workspace import Workspace
+
+RESULT_COLUMNS = ("value", "numerator", "denominator")
+
+
+def metric_columns(grain: str) -> list[str]:
+    """The columns of a ``ws.metrics`` frame at ``grain``, in order."""
+    return ["metric", GRAINS[grain], "period", "period_start", "period_end", "value", "numerator",
+            "denominator", "unit"]
+
+
+def resolve_metrics(ws: Workspace, names: str | Sequence[str] | None, grain: str) -> list[Metric]:
+    """The metrics named (all registered ones supporting ``grain`` when None)."""
+    if grain not in GRAINS:
+        raise MetricError(f"unknown grain {grain!r}; expected one of {', '.join(GRAINS)}")
+    catalogue = ws.registry.metrics
+    if names is None:
+        return [catalogue[n] for n in catalogue.names() if grain in catalogue[n].grains]
+    if isinstance(names, str):
+        names = [names]
+    out = []
+    for name in names:
+        try:
+            metric = catalogue[name]
+        except KeyError as exc:
+            raise MetricError(str(exc.args[0])) from None
+        if grain not in metric.grains:
+            raise MetricError(f"metric {name!r} cannot be computed by {grain}; it supports: "
+                              f"{', '.join(metric.grains)}")
+        out.append(metric)
+    return out
+
+
+def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by: str = "company",
+                    period: str | Period | Sequence[str | Period] | None = None, *,
+                    freq: PeriodKind | None = None, window: Window = "period", scope: str | None = None,
+                    as_of: date | None = None, options: MetricOptions | dict[str, Any] | None = None,
+                    ) -> pd.DataFrame:
+    """KPIs as a tidy DataFrame: one row per (metric, group, window).
+
+    * ``names``: a metric name or a list (None: every registered metric that supports ``by``);
+    * ``by``: the grain, one of ``payee``, ``manager``, ``team``, ``region``, ``segment``,
+      ``product``, ``company``;
+    * ``period``: ``"2026-Q3"``, ``"FY2026"``, ``"2026-08"``, a range ``"2024-01..2026-12"``
+      or a list (default: the fiscal quarter containing ``as_of``); ``freq`` splits each into
+      months, quarters or years (a time series); ``window="QTD"``/``"YTD"`` makes each window
+      run from the start of its fiscal quarter/year;
+    * ``scope``: ``"team:EMEA"``, ``"region:EU"``, ``"manager:P001"``, ``"payee:P007"``,
+      ``"segment:SMB"`` (ids or names) restricts the payees looked at;
+    * ``as_of``: "today" for the pipeline snapshot (default: today);
+    * ``options``: :class:`MetricOptions` or a dict of its fields.
+
+    Columns: ``metric``, the grain's key column (``payee_id``, ``manager_id``, ``team_id``,
+    ``region_id``, ``segment``, ``product`` or ``company``), ``period`` (its label),
+    ``period_start``, ``period_end``, ``value``, ``numerator``, ``denominator``, ``unit``.
+    Money is ``decimal.Decimal``; ratios, days and correlations are floats; ``value`` is
+    None where undefined. Every query reads the tables as they are now: newly loaded data
+    shows at the next call.
+    """
+    metrics = resolve_metrics(ws, names, by)
+    key_col = GRAINS[by]
+    columns = metric_columns(by)
+    with MetricContext.open(ws, by, period, freq=freq, window=window, scope=scope, as_of=as_of,
+                            options=options) as ctx:
+        windows = ctx.frame(f"SELECT period, period_start, period_end FROM {ctx.windows} ORDER BY ord")
+        parts = []
+        for metric in metrics:
+            frame = metric.compute(ctx)
+            missing = {"period", "key", *RESULT_COLUMNS} - set(frame.columns)
+            if missing:
+                raise MetricError(f"metric {metric.name!r} returned no column(s) {sorted(missing)}")
+            frame = frame[["period", "key", *RESULT_COLUMNS]].astype(object)
+            frame.insert(0, "metric", metric.name)
+            frame["unit"] = metric.unit
+            parts.append(frame)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)
+    out = out.merge(windows, on="period", how="left").rename(columns={"key": key_col})
+    out = out[columns]
+    for col in RESULT_COLUMNS:
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out.reset_index(drop=True)
