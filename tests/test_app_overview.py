@@ -86,8 +86,9 @@ def test_overview_app_shows_the_workspace_numbers(tmp_path: Path, spm_app: Any, 
             "currency": ["USD"], "stage": ["Prospecting"], "created_date": ["2025-03-03"],
             "is_closed": ["false"], "is_won": ["false"]}))
     page.click("button.spm-refresh")
-    page.wait_for_function(
-        "() => document.querySelector('.spm-kpi-opportunities .spm-kpi-value').innerText === '1,235'",
+    page.wait_for_function(  # the tiles and the table are separate widgets, updated in turn
+        """() => document.querySelector('.spm-kpi-opportunities .spm-kpi-value').innerText === '1,235'
+              && document.querySelector('tr[data-table="opportunities"] td.spm-rows').innerText === '1,235'""",
         timeout=30_000)
     assert page.locator('tr[data-table="opportunities"] td.spm-last').inner_text() == "3 Mar 2025"
 

@@ -327,7 +327,7 @@ def test_console_script_import_and_plugins(workspace: Path, tmp_path: Path) -> N
     site = tmp_path / "site"
     install_fake_dist(site, "acme-broken", "acme_broken_mod", "import nonexistent_module_xyz",
                       ep_name="acme_broken")
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
     env.pop("SPM_DEBUG", None)
     before = snapshot(workspace)
     bad = write(tmp_path / "payees_bad.csv", BAD_PAYEES)
