@@ -381,3 +381,21 @@ def test_an_installed_wheel_finds_its_app_notebooks(tmp_path: Path) -> None:
     apps = Path(out[1]) / "share" / "spm-kernel" / "notebooks" / "apps"
     assert Path(out[2]) == apps
     assert (apps / "overview.ipynb").read_text() == (repo / "notebooks/apps/overview.ipynb").read_text()
+
+
+def test_a_workspace_locked_by_another_process_is_one_clear_line(workspace: Path, tmp_path: Path) -> None:
+    holder = subprocess.Popen(  # a writer in another process holds DuckDB's lock
+        [sys.executable, "-c", "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
+         "sys.stdin.read()", str(workspace / "workspace.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        csv = write(tmp_path / "regions.csv", "region_id,name\nAP,Asia Pacific\n")
+        result = run("import", "regions", str(csv), "-w", str(workspace))
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"error: cannot open workspace {workspace}:")
+        assert "open for writing in another process" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert run("init", str(workspace)).stderr.startswith("error: cannot open workspace")
+    finally:
+        holder.communicate("", timeout=30)

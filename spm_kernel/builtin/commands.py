@@ -122,14 +122,15 @@ def cli_errors() -> Iterator[None]:
         raise fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
 
 
-def open_ws(path: Path, read_only: bool = False) -> Any:
-    """Open an existing workspace; problems (missing, locked, damaged) become SPMError."""
+def open_ws(path: Path, read_only: bool = False, create: bool = False, config: Any = None) -> Any:
+    """Open a workspace (an existing one unless ``create``); problems (missing, locked,
+    damaged) become SPMError."""
     import duckdb
 
     from spm_kernel.workspace import open_workspace
 
     try:
-        return open_workspace(path, create=False, read_only=read_only)
+        return open_workspace(path, create=create, read_only=read_only, config=config)
     except (RuntimeError, duckdb.Error) as exc:
         raise SPMError(f"cannot open workspace {path}: {exc}") from None
 
@@ -142,11 +143,10 @@ def spm_cli_commands(app: typer.Typer) -> None:
              name: str = typer.Option(None, help="company name shown in apps")) -> None:
         """Create an empty workspace (DuckDB database, plans folder, settings)."""
         from spm_kernel.config import WorkspaceConfig
-        from spm_kernel.workspace import open_workspace
 
         with cli_errors():
             config = WorkspaceConfig(name=name or path.name)
-            with open_workspace(path, config=config) as ws:
+            with open_ws(path, create=True, config=config) as ws:
                 typer.echo(f"workspace {ws.config.name!r} ready at {ws.path} (schema v{ws.schema_version})")
 
     @app.command("import")
