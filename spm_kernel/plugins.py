@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.plantypes.pay",
     "spm_kernel.builtin.sources",
     "spm_kernel.sync.cli",
+    "spm_kernel.demo.commands",
     # built-in metrics (issue 4): one plugin module per concept
     "spm_kernel.metrics.builtin.attainment",
     "spm_kernel.metrics.builtin.closing_time",
