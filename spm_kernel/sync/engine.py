@@ -260,6 +260,11 @@ def _write(ws: Workspace, name: str, source_type: str, sync_id: str, mode: str, 
     con = ws.con
     plans = _plans(batches)
     pending = _pending_rejects(ws, name)
+    for table in sorted(set(pending["table_name"]) - {p.table for p in plans}):
+        plan = _TablePlan(table)  # quarantined records are offered again even if nothing new came
+        plan.finish()
+        plans.append(plan)
+    plans.sort(key=lambda p: _ORDER[p.table])
     watermark = _merge_watermarks(previous, batches)
     rejected: dict[str, dict[str, list[dict[str, Any]]]] = {}  # table -> source_id -> problems
     records: dict[tuple[str, str], dict[str, Any]] = {}
@@ -383,20 +388,10 @@ def _store_rejects(con: Any, name: str, sync_id: str, plans: list[_TablePlan],
                    rejected: dict[str, dict[str, list[dict[str, Any]]]],
                    records: dict[tuple[str, str], dict[str, Any]]) -> None:
     now = _now()
-    offered = []
-    for plan in plans:
-        ids = set(plan.rows["source_id"]) if not plan.rows.empty else set()
-        offered += [(plan.table, i) for i in ids | plan.deleted | set(rejected.get(plan.table, {}))]
-    if offered:
-        frame = pd.DataFrame(offered, columns=["table_name", "source_id"])
-        con.register("__spm_sync_offered", frame)
-        try:
-            con.execute(
-                "UPDATE sync_rejects SET resolved_at = ?, resolved_by = ? WHERE source = ? AND resolved_at IS NULL "
-                "AND (table_name, source_id) IN (SELECT (table_name, source_id) FROM __spm_sync_offered)",
+    # every unresolved record was offered again (or superseded) by this sync: those that are
+    # still bad get new rows below
+    con.execute("UPDATE sync_rejects SET resolved_at = ?, resolved_by = ? WHERE source = ? AND resolved_at IS NULL",
                 [now, sync_id, name])
-        finally:
-            con.unregister("__spm_sync_offered")
     rows = [
         (uuid.uuid4().hex[:16], sync_id, name, table, source_id, p["field"], p["value"], p["reason"],
          json.dumps(records[(table, source_id)]), now)
