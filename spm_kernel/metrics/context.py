@@ -434,11 +434,15 @@ class MetricContext:
 
     # ---- currency ----
     def fx(self) -> str:
-        """``currency, rate_date, num, den``: multiply minor units by num/den to get base."""
+        """``currency, day, num, den``: for every day from a currency's first to its last
+        quote against the base currency, the rate in force (the day's, else the latest
+        before); multiply minor units by ``num / den`` to get base. The quote's first and
+        last days are in :meth:`fx_bounds`."""
         def build(table: str) -> None:
             base = sql_str(self.base_currency)
+            quotes = self.t("fx_quotes")
             self.execute(f"""
-                CREATE TEMP TABLE {table} AS
+                CREATE TEMP TABLE {quotes} AS
                 SELECT currency, rate_date, num, den FROM (
                     SELECT from_currency AS currency, rate_date, CAST(rate * {RATE_UNITS} AS HUGEINT) AS num,
                            CAST({RATE_UNITS} AS HUGEINT) AS den, 0 AS pref
@@ -446,47 +450,62 @@ class MetricContext:
                     UNION ALL
                     SELECT to_currency, rate_date, CAST({RATE_UNITS} AS HUGEINT), CAST(rate * {RATE_UNITS} AS HUGEINT), 1
                     FROM fx_rates WHERE from_currency = {base} AND to_currency <> {base} AND rate > 0)
-                QUALIFY row_number() OVER (PARTITION BY currency, rate_date ORDER BY pref) = 1
-                ORDER BY currency, rate_date""")
+                QUALIFY row_number() OVER (PARTITION BY currency, rate_date ORDER BY pref) = 1""")
+            self.execute(f"""
+                CREATE TEMP TABLE {self.t('fx_bounds')} AS
+                SELECT currency, min(rate_date) AS lo, max(rate_date) AS hi FROM {quotes} GROUP BY currency""")
+            self.execute(f"""
+                CREATE TEMP TABLE {table} AS
+                WITH days AS (
+                    SELECT currency, CAST(unnest(generate_series(lo, hi, INTERVAL 1 DAY)) AS DATE) AS day
+                    FROM {self.t('fx_bounds')})
+                SELECT d.currency, d.day, q.num, q.den
+                FROM days d ASOF JOIN {quotes} q ON q.currency = d.currency AND d.day >= q.rate_date""")
         return self._once("fx", build)
+
+    def fx_bounds(self) -> str:
+        """``currency, lo, hi``: the first and last day each currency is quoted against base."""
+        self.fx()
+        return self.t("fx_bounds")
 
     def to_base(self, select_sql: str, what: str) -> str:
         """SQL: the rows of ``select_sql`` (which must have the columns ``cur``, ``fx_date`` and
-        ``cents``) with ``base_cents``, the amount in base-currency minor units.
+        ``cents``) with ``base_cents``, the amount in base-currency minor units (NULL when
+        the currency has no quote at all: see :meth:`materialize_in_base`).
 
         ``what`` names the amounts in the error raised when a currency has no rate."""
-        fx = self.fx()
+        fx, bounds = self.fx(), self.fx_bounds()
         base = sql_str(self.base_currency)
         return f"""
             SELECT s.*, CASE WHEN s.cur = {base} OR s.cents IS NULL THEN s.cents
-                        ELSE {round_div_sql('s.cents * coalesce(b.num, f.num)', 'coalesce(b.den, f.den)')} END AS base_cents
+                        ELSE {round_div_sql('s.cents * f.num', 'f.den')} END AS base_cents
             FROM ({select_sql}) s
-            ASOF LEFT JOIN {fx} b ON b.currency = s.cur AND s.fx_date >= b.rate_date
-            ASOF LEFT JOIN {fx} f ON f.currency = s.cur AND s.fx_date <= f.rate_date"""
+            LEFT JOIN {bounds} b ON b.currency = s.cur
+            LEFT JOIN {fx} f ON f.currency = s.cur AND f.day = least(greatest(s.fx_date, b.lo), b.hi)"""
 
     def window_rates(self, at: str = "period_start") -> str:
         """``period, cur, num, den``: for every window and currency, the rate to base on the
-        window's ``at`` day (``period_start`` or ``period_end``), latest before it or, failing
-        that, first after it. The base currency converts at 1."""
+        window's ``at`` day (``period_start`` or ``period_end``), as :meth:`to_base` applies
+        it. The base currency converts at 1."""
         def build(table: str) -> None:
-            fx = self.fx()
+            fx, bounds = self.fx(), self.fx_bounds()
             base = sql_str(self.base_currency)
             self.execute(f"""
                 CREATE TEMP TABLE {table} AS
-                WITH wc AS (SELECT w.period, w.{at} AS day, c.currency AS cur
-                            FROM {self.windows} w, (SELECT DISTINCT currency FROM {fx}) c)
-                SELECT wc.period, wc.cur, coalesce(b.num, f.num) AS num, coalesce(b.den, f.den) AS den
-                FROM wc ASOF LEFT JOIN {fx} b ON b.currency = wc.cur AND wc.day >= b.rate_date
-                        ASOF LEFT JOIN {fx} f ON f.currency = wc.cur AND wc.day <= f.rate_date
+                SELECT w.period, b.currency AS cur, f.num, f.den
+                FROM {self.windows} w CROSS JOIN {bounds} b
+                JOIN {fx} f ON f.currency = b.currency AND f.day = least(greatest(w.{at}, b.lo), b.hi)
                 UNION ALL
                 SELECT period, {base}, CAST(1 AS HUGEINT), CAST(1 AS HUGEINT) FROM {self.windows}""")
         return self._once(f"window_rates_{at}", build)
 
-    def check_converted(self, table: str, column: str, what: str) -> None:
-        """Raise :class:`MetricError` when ``table`` has rows whose ``column`` (a converted
-        amount) is NULL while its ``cur`` is set: a currency with no rate to base."""
+    def check_currencies(self, table: str, column: str, what: str) -> None:
+        """Raise :class:`MetricError` if a currency in ``table.column`` has no quote against
+        the base currency."""
         missing = [r[0] for r in self.con.execute(
-            f"SELECT DISTINCT cur FROM {table} WHERE {column} IS NULL AND cur IS NOT NULL ORDER BY cur").fetchall()]
+            f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL AND {column} <> "
+            f"{sql_str(self.base_currency)} AND {column} NOT IN (SELECT currency FROM {self.fx_bounds()}) "
+            f"ORDER BY 1").fetchall()]
         if missing:
             raise MetricError(f"cannot convert {what} to the base currency {self.base_currency}: "
                               f"fx_rates has no rate for {', '.join(missing)} against {self.base_currency}")

@@ -21,32 +21,30 @@ def cohorts(ctx: MetricContext) -> str:
     """Temp table: ``period, key, customers, kept, arr_start_cents, arr_end_cents`` per window."""
     def build(table: str) -> None:
         w, rates = ctx.windows, ctx.window_rates("period_start")
+        ctx.check_currencies("subscriptions", "currency", "subscription ARR")
         join, key = ctx.owner_join("s")
         entity = "s.account_id || '|' || s.product" if ctx.grain == "product" else "s.account_id"
-        rows = ctx.t("subscription_rows")
-        ctx.execute(f"""
-            CREATE TEMP TABLE {rows} AS
-            SELECT w.period, {key} AS key, {entity} AS entity, s.cur,
-                   (s.start_date <= w.period_start AND (s.end_date IS NULL OR s.end_date >= w.period_start)) AS at_start,
-                   (s.start_date <= w.period_end AND (s.end_date IS NULL OR s.end_date >= w.period_end)) AS at_end,
-                   {round_div_sql('s.cents * r.num', 'r.den')} AS base_cents
-            FROM (SELECT x.account_id, coalesce(x.product, '{NONE_KEY}') AS product, x.start_date, x.end_date,
-                         x.currency AS cur, CAST(x.arr * 100 AS HUGEINT) AS cents, a.owner_id
-                  FROM subscriptions x LEFT JOIN accounts a ON a.account_id = x.account_id) s
-            JOIN {w} w ON s.start_date <= w.period_end AND (s.end_date IS NULL OR s.end_date >= w.period_start)
-            LEFT JOIN {rates} r ON r.period = w.period AND r.cur = s.cur
-            {join}""")
-        ctx.check_converted(rows, "base_cents", "subscription ARR")
+        at_start = "(s.start_date <= w.period_start AND (s.end_date IS NULL OR s.end_date >= w.period_start))"
+        at_end = "(s.start_date <= w.period_end AND (s.end_date IS NULL OR s.end_date >= w.period_end))"
         ctx.execute(f"""
             CREATE TEMP TABLE {table} AS
-            WITH e AS (
-                SELECT period, key, entity, bool_or(at_start) AS was, bool_or(at_end) AS still,
+            WITH x AS (
+                SELECT w.period, {key} AS key, {entity} AS entity, {at_start} AS at_start, {at_end} AS at_end,
+                       {round_div_sql('s.cents * r.num', 'r.den')} AS base_cents
+                FROM (SELECT x.account_id, coalesce(x.product, '{NONE_KEY}') AS product, x.start_date, x.end_date,
+                             x.currency AS cur, CAST(x.arr * 100 AS HUGEINT) AS cents, a.owner_id
+                      FROM subscriptions x LEFT JOIN accounts a ON a.account_id = x.account_id) s
+                JOIN {w} w ON s.start_date <= w.period_end AND (s.end_date IS NULL OR s.end_date >= w.period_start)
+                JOIN {rates} r ON r.period = w.period AND r.cur = s.cur
+                {join}),
+            e AS (
+                SELECT period, key, entity, bool_or(at_end) AS still,
                        coalesce(sum(base_cents) FILTER (WHERE at_start), 0) AS arr_start,
                        coalesce(sum(base_cents) FILTER (WHERE at_end), 0) AS arr_end
-                FROM {rows} GROUP BY ALL)
+                FROM x GROUP BY ALL HAVING bool_or(at_start))
             SELECT period, key, count(*) AS customers, count(*) FILTER (WHERE still) AS kept,
                    sum(arr_start) AS arr_start_cents, coalesce(sum(arr_end) FILTER (WHERE still), 0) AS arr_end_cents
-            FROM e WHERE was GROUP BY ALL""")
+            FROM e GROUP BY ALL""")
     return ctx._once("retention_cohorts", build)
 
 
