@@ -27,6 +27,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
+    from spm_kernel.engine.runs import Run
     from spm_kernel.extensions import DataSource, Forecaster, Metric, PlanType
     from spm_kernel.ingest.loader import LoadResult
     from spm_kernel.workspace import Workspace
@@ -102,6 +103,31 @@ def spm_after_load(ws: Workspace, table: str, result: LoadResult) -> None:
     Collected; return values are ignored. ``result`` says how many rows were inserted,
     updated and unchanged. Use it to invalidate caches of anything derived from ``table``.
     Not called when an import fails (nothing was written then).
+    """
+
+
+@hookspec
+def spm_before_run(ws: Workspace, run: Run) -> None:
+    """Called when a calculation run starts, inside its transaction, before anything is computed.
+
+    Collected; return values are ignored. ``run`` holds ``run_id``, ``period`` and
+    ``started_at`` (``status`` is ``running``; its results are not there yet). Use it to check
+    preconditions (data freshness, an approval) or to record that a run began. Raising aborts
+    the run: nothing it would have written is kept, and a ``failed`` run record with the error
+    is written instead. Not called by ``ws.compare``, which persists nothing.
+    """
+
+
+@hookspec
+def spm_after_run(ws: Workspace, run: Run) -> None:
+    """Called when a calculation run has written all its results, before its transaction commits.
+
+    Collected; return values are ignored. ``run`` is complete: ``status`` ``succeeded``,
+    ``input_hash``, ``plan_versions``, ``timings``, ``credit_count``, ``line_count``, and
+    ``run.lines()`` / ``run.credits()`` read the rows written in the still-open transaction.
+    Use it to validate results (a budget check) or to write rows of your own atomically with
+    the run. Raising aborts the run: everything it wrote is rolled back, and a ``failed`` run
+    record with the error is written instead. Not called by ``ws.compare``.
     """
 
 

@@ -128,12 +128,15 @@ def parse_period(period: str | Period, fiscal_year_start_month: int = 1) -> Peri
     if isinstance(period, Period):
         return period
     text = str(period).strip()
-    if m := _MONTH.match(text):
-        return month(int(m.group(1)), int(m.group(2)), fiscal_year_start_month)
-    if m := _QUARTER.match(text):
-        return quarter(int(m.group(1)), int(m.group(2)), fiscal_year_start_month)
-    if m := _YEAR.match(text):
-        return year(int(m.group(1)), fiscal_year_start_month)
+    try:
+        if m := _MONTH.match(text):
+            return month(int(m.group(1)), int(m.group(2)), fiscal_year_start_month)
+        if m := _QUARTER.match(text):
+            return quarter(int(m.group(1)), int(m.group(2)), fiscal_year_start_month)
+        if m := _YEAR.match(text):
+            return year(int(m.group(1)), fiscal_year_start_month)
+    except (PeriodError, ValueError) as exc:
+        raise PeriodError(f"unknown period {period!r}: {exc}") from None
     raise PeriodError(
         f"unknown period {period!r}: expected a month like 2026-03, a fiscal quarter like "
         f"2026-Q1 or a fiscal year like FY2026"

@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.plantypes.rate_table",
     "spm_kernel.plantypes.bonuses",
     "spm_kernel.plantypes.pay",
+    "spm_kernel.engine.commands",
     "spm_kernel.builtin.sources",
     "spm_kernel.sync.cli",
     "spm_kernel.demo.commands",

@@ -116,6 +116,48 @@ class Workspace:
         if self.read_only:
             raise SPMError(f"workspace {self.path} is open read-only")
 
+    # ---- compensation engine (spm_kernel.engine) ----
+    def calculate(self, period: str, *, actor: str | None = None, progress: bool = True) -> Any:
+        """Credits, attainment and payout lines of ``period`` (``2026-03``, ``2026-Q1``,
+        ``FY2026``) for every payee, in one transaction; returns the recorded
+        :class:`spm_kernel.engine.Run`. See :mod:`spm_kernel.engine.calculate`."""
+        from spm_kernel.engine import calculate
+
+        return calculate(self, period, actor=actor, progress=progress)
+
+    def close_period(self, period: str, *, actor: str | None = None, force: bool = False) -> Any:
+        """Freeze ``period`` on its latest run (see :mod:`spm_kernel.engine.close`)."""
+        from spm_kernel.engine import close_period
+
+        return close_period(self, period, actor=actor, force=force)
+
+    def run(self, run_id: str | None = None, *, period: str | None = None) -> Any:
+        """A run by id, or the run that holds ``period``'s results (closed or latest)."""
+        from spm_kernel.engine.ledger import EngineError, effective_run_id
+        from spm_kernel.engine.runs import Run
+
+        if run_id is None:
+            if period is None:
+                raise EngineError("ws.run needs a run_id or a period")
+            run_id = effective_run_id(self.con, str(period))
+            if run_id is None:
+                raise EngineError(f"period {period} has no succeeded run")
+        return Run.load(self, run_id)
+
+    def compare(self, plan_a: Any, plan_b: Any, periods: Any, **options: Any) -> Any:
+        """Both plans on the same credits, nothing persisted: per-payee differences and
+        totals (see :mod:`spm_kernel.engine.compare`)."""
+        from spm_kernel.engine.compare import compare
+
+        return compare(self, plan_a, plan_b, periods, **options)
+
+    @property
+    def disputes(self) -> Any:
+        """Inquiries on payout lines (see :mod:`spm_kernel.engine.disputes`)."""
+        from spm_kernel.engine.disputes import Disputes
+
+        return Disputes(self)
+
     # ---- lifecycle ----
     @property
     def plans_dir(self) -> Path:

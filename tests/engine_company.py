@@ -113,3 +113,73 @@ def build_template(folder: Path) -> Path:
     with open_workspace(folder) as ws:
         build(ws)
     return folder
+
+
+# Plans (monthly runs, plan year = calendar 2026):
+#   rep-plan: step tiers on year-to-date bookings credit (direct, split, rule): 4% to 5,000, 6% above.
+#   mgr-plan: 1% flat on year-to-date roll-up credit.
+# Worked numbers (see tests/engine_company.py's deals):
+#   Feb  R1 YTD 10,600.01 -> 5,000 x 4% + 5,600.01 x 6% = 536.0006 -> 536.00
+#        R2 YTD 364.94 EUR -> 14.5976 -> 14.60;  M1 10,400.00 -> 104.00;  M2 600.01 -> 6.00
+#   Mar  R1 YTD 540.00 -> 21.60 - 536.00 = -514.40
+#        R2 YTD 5,328.14 -> 200 + 328.14 x 6% = 219.6884 -> 219.69 - 14.60 = 205.09
+#        M1 YTD 15,915.56 -> 159.1556 -> 159.16 - 104.00 = 55.16
+#        M2 YTD -9,460.00 -> -94.60 - 6.00 = -100.60
+REP_PLAN = """\
+plan_id: rep-plan
+version: 1
+name: Rep plan
+effective_from: 2026-01-01
+effective_to: 2026-12-31
+assignments:
+  - role: rep
+components:
+  - id: commission
+    type: rate_table
+    measure: {name: bookings, kinds: [booking, cancellation, refund], credit_types: [direct, split, rule],
+              window: plan_year}
+    basis: amount
+    application: step
+    scope: cumulative
+    tiers:
+      - {from: 0, to: 5000, rate: 0.04}
+      - {from: 5000, rate: 0.06}
+"""
+MGR_PLAN = """\
+plan_id: mgr-plan
+version: 1
+name: Manager plan
+effective_from: 2026-01-01
+effective_to: 2026-12-31
+assignments:
+  - role: manager
+components:
+  - id: override
+    type: rate_table
+    measure: {name: team bookings, kinds: [booking, cancellation, refund], credit_types: [rollup],
+              window: plan_year}
+    basis: amount
+    application: flat
+    tiers:
+      - {from: 0, rate: 0.01}
+"""
+
+
+def write_plans(ws: Workspace) -> None:
+    ws.plans_dir.mkdir(exist_ok=True)
+    (ws.plans_dir / "rep-plan-v1.yaml").write_text(REP_PLAN, encoding="utf-8")
+    (ws.plans_dir / "mgr-plan-v1.yaml").write_text(MGR_PLAN, encoding="utf-8")
+
+
+def build_template_with_plans(folder: Path) -> Path:
+    with open_workspace(folder) as ws:
+        build(ws)
+        write_plans(ws)
+    return folder
+
+
+def late_deal(ws: Workspace, transaction_id: str = "T20", amount: str = "1000.00", day: str = "2026-02-25") -> None:
+    """A booking on D1 (owner R1, whose manager is M2 from 2026-02-15) loaded after the fact."""
+    ws.load("transactions", pd.DataFrame({
+        "transaction_id": [transaction_id], "opportunity_id": ["D1"], "kind": ["booking"], "amount": [amount],
+        "currency": ["USD"], "transaction_date": [day]}))
