@@ -31,9 +31,16 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """Warnings (a broken plugin, say) as one readable line, not a source location."""
+    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
+
+
 def main() -> None:
     """Entry point of the ``spm`` console script: errors are one clear line, not a traceback."""
     warnings.simplefilter("default", category=UserWarning)
+    warnings.showwarning = _show_warning
     try:
         build_app()(standalone_mode=True)
     except SPMError as exc:

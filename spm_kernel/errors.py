@@ -50,5 +50,9 @@ class PluginError(SPMError):
     """A plugin broke a contract (misspelt hook, bad registration)."""
 
 
+class WorkspaceLockedError(SPMError, RuntimeError):
+    """The workspace database is open for writing in another process."""
+
+
 class ReadOnlyQueryError(SPMError):
     """``ws.sql`` was given a statement that would change the workspace."""

@@ -122,7 +122,7 @@ def test_a_locked_workspace_names_the_problem(tmp_path: Path) -> None:
     """)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout and holder.stdout.readline().strip() == "open"
-        with pytest.raises(RuntimeError, match="open for writing in another process"):
+        with pytest.raises(spm_kernel.SPMError, match="open for writing in another process"):
             spm_kernel.open(tmp_path / "ws")
     finally:
         holder.kill()

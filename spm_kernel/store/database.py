@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from spm_kernel.errors import WorkspaceLockedError
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -50,7 +52,7 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise RuntimeError(
+            raise WorkspaceLockedError(
                 f"the workspace database {path} is open for writing in another process "
                 f"(a running `spm` command or notebook kernel); close it, or open this one "
                 f"with read_only=True. DuckDB said: {exc}"
