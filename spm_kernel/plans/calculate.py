@@ -15,6 +15,7 @@ currency's minor units.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import pandas as pd
 from spm_kernel.money import minor_units as currency_minor_units
 from spm_kernel.plans.book import PlanBook, resolve_assignments
 from spm_kernel.plans.model import Plan
+from spm_kernel.plantypes.reference import reference_calculate
 from spm_kernel.plantypes.contract import (
     LINE_COLUMNS,
     PAYEE_COLUMNS,
@@ -54,8 +56,13 @@ def _narrow_prior(prior: pd.DataFrame, plan: Plan, assigned: pd.DataFrame) -> pd
 
 def calculate_plan(plan: Plan, period: CalcPeriod, plan_year: CalcPeriod, *, credits: pd.DataFrame,
                    payees: pd.DataFrame, quotas: pd.DataFrame | None = None,
-                   prior_lines: pd.DataFrame | None = None, scores: pd.DataFrame | None = None) -> pd.DataFrame:
+                   prior_lines: pd.DataFrame | None = None, scores: pd.DataFrame | None = None,
+                   implementation: Literal["vectorised", "reference"] = "vectorised") -> pd.DataFrame:
     """The period's lines of one plan version for the payees in ``payees``.
+
+    ``implementation="reference"`` runs the plain Decimal reference of each plan type instead
+    (:mod:`spm_kernel.plantypes.reference`; a plugin plan type may provide its own as a
+    ``reference_calculate(inp)`` method): slow, for tests and benchmarks.
 
     ``payees`` holds one row per assigned payee with :data:`PAYEE_COLUMNS` and ``currency``
     (as :func:`resolve_assignments` and the payees table give them). ``credits`` may hold
@@ -99,7 +106,7 @@ def calculate_plan(plan: Plan, period: CalcPeriod, plan_year: CalcPeriod, *, cre
                 scores=scores.loc[scores["payee_id"].isin(ids)].reset_index(drop=True) if len(scores) else scores,
                 currency=currency, rounding=plan.spec.rounding, minor_units=mu,
             )
-            lines = comp.plan_type.calculate(inp)
+            lines = comp.plan_type.calculate(inp) if implementation == "vectorised" else _reference(comp.type, comp.plan_type, inp)
             try:
                 lines = check_lines(lines, mu)
             except ValueError as exc:
@@ -113,11 +120,19 @@ def calculate_plan(plan: Plan, period: CalcPeriod, plan_year: CalcPeriod, *, cre
     return pd.concat(results, ignore_index=True).loc[:, list(RESULT_COLUMNS)]
 
 
+def _reference(type_name: str, plan_type: object, inp: CalcInput) -> pd.DataFrame:
+    own = getattr(plan_type, "reference_calculate", None)
+    if own is not None:
+        return own(inp)
+    return reference_calculate(type_name, inp)
+
+
 def calculate_period(book: PlanBook, period: CalcPeriod, plan_year: CalcPeriod, *, credits: pd.DataFrame,
                      payees: pd.DataFrame, quotas: pd.DataFrame | None = None,
                      prior_lines: pd.DataFrame | None = None, scores: pd.DataFrame | None = None,
                      assignments: pd.DataFrame | None = None, statuses: tuple[str, ...] = ("active",),
-                     plans: Iterable[tuple[str, int]] | None = None) -> pd.DataFrame:
+                     plans: Iterable[tuple[str, int]] | None = None,
+                     implementation: Literal["vectorised", "reference"] = "vectorised") -> pd.DataFrame:
     """Every line of ``period`` for every assigned payee of every plan in ``book``.
 
     ``payees`` is the payees table (payee_id, role, team_id, region_id, hire_date,
@@ -141,7 +156,7 @@ def calculate_period(book: PlanBook, period: CalcPeriod, plan_year: CalcPeriod, 
         plan = book.get(plan_id, int(version))
         merged = rows.drop(columns=["plan_id", "plan_version"]).merge(people, on="payee_id", how="left")
         out.append(calculate_plan(plan, period, plan_year, credits=credits, payees=merged, quotas=quotas,
-                                  prior_lines=prior_lines, scores=scores))
+                                  prior_lines=prior_lines, scores=scores, implementation=implementation))
     out = [o for o in out if len(o)]
     if not out:
         return _empty_result()

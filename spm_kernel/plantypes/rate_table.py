@@ -298,9 +298,7 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
     extra_rates = [g.max_rate for g in cfg.gates if g.max_rate is not None]
     table = compile_table(cfg.application, [t.from_ for t in cfg.tiers], [t.rate for t in cfg.tiers],
                           [t.payout for t in cfg.tiers], cfg.basis, q_safe if cfg.basis == "attainment" else None,
-                          mu, payout_factor, extra_rates)
-    if cfg.basis == "amount":
-        table.bounds = np.tile(table.bounds[:1], (len(groups), 1))
+                          mu, payout_factor, extra_rates, n_groups=len(groups))
 
     x = walk["x"].to_numpy(dtype=np.int64)
     g = g_of_walk
@@ -406,6 +404,16 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
     e = np.asarray(e)
     if e.dtype != object and dtype is object:
         e = as_dtype(e, object)
+    # flat, cumulative: a clawback reverses at the whole-measure rate right after the original
+    whole = None
+    if cfg.clawback is not None and cfg.application == "flat" and cfg.scope == "cumulative" and len(walk):
+        w_open = f_open(ba, g)
+        if f_closed is not None:
+            w_closed = f_closed(ba, g)
+            whole = np.where(gate_open, rescale(w_open, scale), rescale(w_closed, scale))
+        else:
+            whole = rescale(w_open, scale)
+        whole = np.asarray(whole, dtype=object)
 
     # retroactive threshold: a factor per group, once the running measure has crossed it
     crossed_cur = np.ones(n, dtype=bool)
@@ -422,6 +430,8 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
         crossed_cur = crossed[g_cur]
         factor = np.where(crossed[g] if len(walk) else np.zeros(0, dtype=bool), 10**ts, to_scaled(th.below_multiplier, ts))
         e = e * (factor.astype(object) if e.dtype == object else factor)
+        if whole is not None:
+            whole = whole * factor.astype(object)
         scale += ts
 
     # which credits earn for this version: dated inside the payee's assignment
@@ -480,7 +490,7 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
 
     # clawbacks at the rate originally paid
     if cfg.clawback is not None and len(cbc):
-        claw, claw_ids, claw_refs = _clawbacks(cfg, inp, payees, walk, cbc, e, scale, after, g, f_open, n, p_start, p_end)
+        claw, claw_ids, claw_refs = _clawbacks(cfg, inp, payees, walk, cbc, e, whole, after, n, p_start, p_end)
         line = round_exact(claw, scale, mode)
         nz = line != 0
         out_lines.append(lines_frame(ids_all[nz], inp.component, "clawback", line[nz], mu,
@@ -682,8 +692,8 @@ def _score_met(inp: CalcInput, payees: pd.DataFrame, gate: Gate) -> np.ndarray:
 
 
 def _clawbacks(cfg: RateTableConfig, inp: CalcInput, payees: pd.DataFrame, walk: pd.DataFrame, cbc: pd.DataFrame,
-               e: np.ndarray, scale: int, after: np.ndarray, g: np.ndarray, f_open, n: int, p_start: int,
-               p_end: int) -> tuple[np.ndarray, list[list[str]], list[str]]:  # type: ignore[no-untyped-def]
+               e: np.ndarray, whole: np.ndarray | None, after: np.ndarray, n: int, p_start: int,
+               p_end: int) -> tuple[np.ndarray, list[list[str]], list[str]]:
     """Per payee: the exact clawback (units of 10**-scale minor) of this period's cancellations."""
     assert cfg.clawback is not None
     total = np.zeros(n, dtype=object)
@@ -707,13 +717,11 @@ def _clawbacks(cfg: RateTableConfig, inp: CalcInput, payees: pd.DataFrame, walk:
     if len(m) == 0:
         return total, ids, refs
     rows = m["row"].to_numpy(dtype=np.int64)
-    if cfg.application == "flat" and cfg.scope == "cumulative":
+    if whole is not None:
         # flat: the rate in effect on the whole measure right after the original credit
-        rate_num = np.asarray(e[rows], dtype=object)
-        v = f_open(after[rows].astype(object), g[rows])
-        whole = rescale(v, scale) if v[1] <= scale else v[0]
-        rate_num = whole
+        rate_num = np.asarray(whole[rows], dtype=object)
         rate_den = after[rows].astype(object)
+        rate_num = np.where(rate_den == 0, 0, rate_num)
     else:
         rate_num = np.asarray(e[rows], dtype=object)
         rate_den = m["x_orig"].to_numpy().astype(object)

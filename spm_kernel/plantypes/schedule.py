@@ -125,10 +125,13 @@ class Table:
 
 def compile_table(application: str, froms: list[Decimal], rates: list[Decimal | None],
                   payouts: list[Decimal | None], basis: str, quotas: np.ndarray | None, minor_units: int,
-                  payout_factor: np.ndarray | None = None, extra_rates: list[Decimal] = ()) -> Table:
+                  payout_factor: np.ndarray | None = None, extra_rates: list[Decimal] = (),
+                  n_groups: int | None = None) -> Table:
     """Compile a table. ``payout_factor`` (per group, minor units) turns interpolated payouts
     expressed as multiples of the target incentive into money."""
     bounds = boundaries(froms, basis, quotas, minor_units)
+    if n_groups is not None and bounds.shape[0] != n_groups:
+        bounds = np.tile(bounds[:1], (n_groups, 1))
     rate_values = [r if r is not None else Decimal(0) for r in rates]
     rate_scale = max([scale_of(r) for r in [*rate_values, *extra_rates]] or [0])
     scaled = [to_scaled(r, rate_scale) for r in rate_values]
