@@ -42,8 +42,14 @@ def spm_register_data_sources() -> list[DataSource]:
     """Register data sources (file folders, SQL databases, CRMs).
 
     Called once per workspace, when its registry is first used. Collected: return a list of
-    :class:`spm_kernel.extensions.DataSource` instances. A source's ``name`` is what
-    ``spm sync NAME`` refers to.
+    :class:`spm_kernel.extensions.DataSource` instances, one per *type* of source; the first
+    plugin to register a name wins (built-ins ``files`` and ``sql`` are ``trylast``). A
+    workspace configures named instances in ``sources.yaml`` (``type:`` is the registered
+    ``name``) and ``spm sync NAME`` runs one. A source declares its ``tables`` and pydantic
+    ``config_model`` (``SecretStr`` fields are credentials, never read from the workspace),
+    implements ``check()`` (reachability and credentials, or ``SourceError``) and
+    ``fetch(context)`` (yields :class:`spm_kernel.sync.Batch` objects, writes nothing); the
+    provided ``sync(ws, since=None)`` writes them in one transaction (docs/integration.md).
     """
 
 

@@ -132,7 +132,7 @@ def iso_utc(value: datetime) -> str:
 
 def newest(values: Any) -> str | None:
     """The latest of some ISO timestamps (as given), or None when there are none."""
-    series = pd.Series(list(values), dtype=object).dropna()
+    series = (values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)).dropna()
     if series.empty:
         return None
     stamps = pd.to_datetime(series, utc=True, format="ISO8601")

@@ -190,7 +190,7 @@ def _pending_rejects(ws: Workspace, name: str) -> pd.DataFrame:
 def _with_pending(plan: _TablePlan, rows: pd.DataFrame, pending: pd.DataFrame) -> pd.DataFrame:
     """``rows`` plus quarantined records of earlier syncs that this sync does not supersede."""
     mine = pending[pending["table_name"] == plan.table]
-    offered = set(plan.rows["source_id"]) if not plan.rows.empty else set()
+    offered = set(plan.rows["source_id"].tolist()) if not plan.rows.empty else set()
     mine = mine[~mine["source_id"].isin(offered | plan.deleted)]
     if mine.empty:
         return rows
@@ -242,6 +242,9 @@ def _owned_elsewhere(con: Any, table: str, name: str, frame: pd.DataFrame) -> pd
     spec = get_table(table)
     if frame.empty or not all(k in frame.columns for k in spec.key):
         return frame.iloc[0:0]
+    others = con.execute(f"SELECT count(*) FROM {q(table)} WHERE source <> ?", [name]).fetchall()[0][0]
+    if not others:
+        return pd.DataFrame({"__pos": [], "source": []})
     keys = frame[list(spec.key)].astype(object).map(lambda v: None if v is None else str(v))
     keys["__pos"] = range(len(frame))
     con.register("__spm_sync_keys", keys)
@@ -359,7 +362,7 @@ def _delete(con: Any, name: str, plan: _TablePlan) -> int:
     table = q(plan.table)
     doomed = set(plan.deleted)
     if plan.complete:
-        keep = set(plan.rows["source_id"]) if not plan.rows.empty else set()
+        keep = set(plan.rows["source_id"].tolist()) if not plan.rows.empty else set()
         have = {r[0] for r in con.execute(f"SELECT source_id FROM {table} WHERE source = ?", [name]).fetchall()}
         doomed |= have - keep
     if not doomed:

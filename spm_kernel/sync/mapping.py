@@ -103,6 +103,14 @@ def flatten(records: list[dict[str, Any]]) -> pd.DataFrame:
     vendor metadata (``attributes``) is dropped."""
     if not records:
         return pd.DataFrame()
-    frame = pd.json_normalize(records, sep=".")
-    return frame.drop(columns=[c for c in frame.columns if c == "attributes" or c.startswith("attributes.")
-                               or ".attributes." in c or c.endswith(".attributes")])
+    frame = pd.DataFrame.from_records(records)
+    frame = frame.drop(columns=[c for c in frame.columns if c == "attributes"])
+    for column in list(frame.columns):
+        values = frame[column]
+        present = values.dropna()
+        if present.empty or not isinstance(present.iloc[0], dict):
+            continue
+        nested = flatten([v if isinstance(v, dict) else {} for v in values])
+        nested.index = frame.index
+        frame = frame.drop(columns=[column]).join(nested.add_prefix(f"{column}."))
+    return frame

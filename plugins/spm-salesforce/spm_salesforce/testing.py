@@ -184,6 +184,7 @@ class FakeSalesforce:
         fields, obj, conditions, order, limit = parse_soql(soql)
         if obj not in self.records:
             raise LookupError(obj)
+        conditions = [(f, op, frozenset(t) if op == "IN" else t) for f, op, t in conditions]
         out = []
         for rec in self.records[obj]:
             if not include_deleted and rec.get("IsDeleted"):
