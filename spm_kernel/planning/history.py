@@ -1,0 +1,56 @@
+"""Bookings history for planning, in the base currency (DuckDB SQL, vectorised).
+
+**Bookings** of a payee in a month: the amounts of closed-won opportunities whose
+``close_date`` falls in that month, credited to the payees of the deal's revenue splits in
+proportion to their percent (to the owner in full when the deal has no revenue split),
+converted to the base currency at the close date's rate (:mod:`spm_kernel.planning.fx`) and
+rounded half up to the cent per deal and payee. This is the same definition the forecasting
+plugin uses, so a forecast and the history it extends agree.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from spm_kernel.planning.errors import PlanningError
+from spm_kernel.planning.fx import to_base_sql
+
+if TYPE_CHECKING:
+    from spm_kernel.workspace import Workspace
+
+
+def credited_won_deals(ws: Workspace, start: date, end: date) -> str:
+    """SQL of closed-won deals closed in ``start``..``end`` (inclusive), one row per deal and
+    credited payee: ``opportunity_id, payee_id, close_date, created_date, segment, product,
+    deal_type, amount (DECIMAL, deal currency, the payee's share), currency``."""
+    return f"""
+        SELECT o.opportunity_id, coalesce(s.payee_id, o.owner_id) AS payee_id, o.close_date, o.created_date,
+               o.segment, o.product, o.deal_type, o.currency,
+               CAST(round(o.amount * coalesce(s.percent, 100) / 100, 2) AS DECIMAL(18,2)) AS amount
+        FROM opportunities o
+        LEFT JOIN opportunity_splits s ON s.opportunity_id = o.opportunity_id AND s.split_type = 'revenue'
+        WHERE o.is_won AND o.close_date BETWEEN DATE '{start}' AND DATE '{end}'
+    """
+
+
+def monthly_bookings(ws: Workspace, start: date, end: date) -> pd.DataFrame:
+    """Bookings per payee and month in ``start``..``end``: ``payee_id``, ``month`` (first day,
+    a date), ``amount`` (Decimal, base currency). Months without bookings have no row."""
+    base = ws.config.base_currency
+    sql = to_base_sql(f"({credited_won_deals(ws, start, end)})", base)
+    frame = ws.sql(f"""
+        WITH c AS ({sql})
+        SELECT payee_id, CAST(date_trunc('month', close_date) AS DATE) AS month,
+               CAST(sum(base_amount) AS DECIMAL(18,2)) AS amount, count(*) FILTER (WHERE base_rate IS NULL) AS missing,
+               string_agg(DISTINCT currency, ', ') FILTER (WHERE base_rate IS NULL) AS missing_currencies
+        FROM c GROUP BY ALL ORDER BY payee_id, month
+    """)
+    bad = frame.loc[frame["missing"] > 0]
+    if len(bad):
+        raise PlanningError(f"no fx_rates quote converts {', '.join(sorted(set(bad['missing_currencies'])))} to "
+                            f"{base}; load fx_rates for them")
+    frame["month"] = pd.to_datetime(frame["month"]).dt.date
+    return frame.loc[:, ["payee_id", "month", "amount"]].reset_index(drop=True)
