@@ -158,6 +158,15 @@ class Workspace:
 
         return Disputes(self)
 
+    # ---- planning (spm_kernel.planning) ----
+    @property
+    def quota_sets(self) -> Any:
+        """Versioned quota sets: create from an allocation, approve into ``quotas`` (see
+        :mod:`spm_kernel.planning.quota_sets`)."""
+        from spm_kernel.planning.quota_sets import QuotaSets
+
+        return QuotaSets(self)
+
     # ---- lifecycle ----
     @property
     def plans_dir(self) -> Path:
