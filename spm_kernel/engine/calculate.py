@@ -20,8 +20,9 @@ exception from a plugin or a killed process leaves no trace but a ``failed`` run
    (:func:`spm_kernel.plans.calculate_period`), with the lines of earlier periods of the
    same kind (and their adjustments) as prior lines; then approved manual adjustments of the
    period.
-5. Credits, lines and the run record (input hash, plan versions, timings, counts) are
-   written; ``spm_after_run(ws, run)``; commit.
+5. Lines, the credits dated in the period (and in the closed periods it restated) and the
+   run record (input hash, plan versions, timings, counts) are written;
+   ``spm_after_run(ws, run)``; commit.
 
 Runs are values: a recalculation is a new run, and the latest succeeded run of an open
 period is its result. Recalculating unchanged inputs gives identical credits and lines (the
@@ -216,9 +217,12 @@ def period_lines(inputs: _Inputs, period: Period, prior: pd.DataFrame) -> pd.Dat
 
 
 def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The credits temp table as the plan types want it (``credit_date`` as datetime64)."""
+    """The credits temp table as the plan types want it: ``credit_date`` as datetime64,
+    ``amount`` exact (Arrow decimal), ``amount_minor`` as int64 minor units."""
     table = con.sql(CREDIT_FRAME_SQL + " ORDER BY payee_id, credit_date, credit_id").to_arrow_table()
-    return table.to_pandas(date_as_object=False)
+    # money stays Arrow decimal128 (its scalars are exact ``Decimal``; no per-row Python object)
+    return table.to_pandas(date_as_object=False,
+                           types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
 
 def _prior(lines: pd.DataFrame, before: date, since: date) -> pd.DataFrame:
@@ -353,13 +357,17 @@ def write_lines(con: duckdb.DuckDBPyConnection, lines: pd.DataFrame) -> None:
     con.execute(f"INSERT INTO payout_lines ({', '.join(WRITE_COLUMNS)}) SELECT * FROM new_lines")
 
 
-def write_credits(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Period]) -> int:
+    """Store the credits dated in ``periods`` (the run's own and the closed ones it restated);
+    credits of earlier dates that year-to-date measures used belong to their periods' runs
+    and carry the same stable ``credit_id``."""
     cols = [c.name for c in get_table("credits").columns if c.name not in ("credit_no", "run_id")]
     base = con.execute("SELECT coalesce(max(credit_no), 0) FROM credits").fetchall()[0][0]
+    dated = " OR ".join(f"credit_date BETWEEN DATE '{p.start}' AND DATE '{p.end}'" for p in periods)
     con.execute(
         f"INSERT INTO credits (credit_no, run_id, {', '.join(cols)}) "
-        f"SELECT {int(base)} + rowid + 1, ?, {', '.join(cols)} FROM {CREDITS}", [run_id])
-    return int(con.execute(f"SELECT count(*) FROM {CREDITS}").fetchall()[0][0])
+        f"SELECT {int(base)} + row_number() OVER (), ?, {', '.join(cols)} FROM {CREDITS} WHERE {dated}", [run_id])
+    return int(con.execute("SELECT count(*) FROM credits WHERE run_id = ?", [run_id]).fetchall()[0][0])
 
 
 def new_run_id() -> str:
@@ -469,7 +477,7 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         lines = assemble_lines(run, [own, *[a.drop(columns=["period_start", "period_end", "line_id"]) for a in adjustments],
                                      manual_lines(con, target)])
         write_lines(con, lines)
-        run.credit_count = write_credits(con, run.run_id)
+        run.credit_count = write_credits(con, run.run_id, [target, *[c for c, _ in todo]])
         run.line_count = len(lines)
         run.restated = restated
         run.plan_versions = _plan_versions(book, plan_year, target, lines)

@@ -60,15 +60,20 @@ def explain_run(ws: Workspace, run: Run, payee: str, period: Period) -> Explanat
     lines = arrow_frame(con.sql(
         f"SELECT * FROM payout_lines WHERE run_id = ? AND payee_id = ? AND {where} ORDER BY line_no", params=[run.run_id, payee, period.period_id]))
     lines["credit_ids"] = [list(v) if v is not None else [] for v in lines["credit_ids"]]
+    # each credit as this run stored it, else as the latest run that stored it (earlier dates)
     credits = arrow_frame(con.sql(
         f"""
         WITH wanted AS (
             SELECT line_id, unnest(credit_ids) AS credit_id FROM payout_lines
-            WHERE run_id = ? AND payee_id = ? AND {where})
-        SELECT w.line_id, c.credit_id, c.transaction_id, c.credit_date, c.kind, c.credit_type, c.rule, c.share,
-               c.source_amount, c.source_currency, c.fx_rate, c.fx_quote, c.amount, c.currency
-        FROM wanted w JOIN credits c ON c.run_id = ? AND c.credit_id = w.credit_id AND c.payee_id = ?
-        ORDER BY w.line_id, c.credit_date, c.credit_id
+            WHERE run_id = ? AND payee_id = ? AND {where}),
+        found AS (
+            SELECT w.line_id, c.*, row_number() OVER (PARTITION BY w.line_id, c.credit_id
+                ORDER BY c.run_id = ? DESC, c.credit_no DESC) AS pick
+            FROM wanted w JOIN credits c ON c.credit_id = w.credit_id AND c.payee_id = ?)
+        SELECT line_id, credit_id, transaction_id, credit_date, kind, credit_type, rule, share,
+               source_amount, source_currency, fx_rate, fx_quote, amount, currency
+        FROM found WHERE pick = 1
+        ORDER BY line_id, credit_date, credit_id
         """, params=[run.run_id, payee, period.period_id, run.run_id, payee]))
     sums = credits.groupby("line_id")["amount"].sum() if len(credits) else pd.Series(dtype=object)
     lines["credit_count"] = [len(v) for v in lines["credit_ids"]]

@@ -86,7 +86,9 @@ class Run:
         return arrow_frame(con.sql(sql + " ORDER BY line_no", params=params))
 
     def credits(self, payee_id: str | None = None) -> pd.DataFrame:
-        """Every credit the run used (its whole credit window), money as ``Decimal``."""
+        """The credits the run stored: those dated in its period (and in closed periods it
+        restated), money as ``Decimal``. Earlier credits that year-to-date measures used are
+        stored by their own periods' runs, under the same ``credit_id``."""
         from spm_kernel.workspace import arrow_frame
 
         con = self._ws().con
