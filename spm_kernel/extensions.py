@@ -194,7 +194,27 @@ class Metric(Extension):
 
 
 class Forecaster(Extension):
-    """Fits history and returns posterior predictive samples as a tidy DataFrame."""
+    """Fits history and returns posterior predictive samples as tidy DataFrames.
+
+    Frames (monthly; amounts are floats in the workspace's base currency: forecasts are
+    distributions, not money that is paid):
+
+    * **history** (``history`` returns it, ``fit`` takes it): one row per (``series_id``,
+      ``period``) with ``value``; ``period`` is the first day of the month. A forecaster
+      documents any further columns it uses (team, region, hire date, ...).
+    * **samples** (``predict``): one row per (``series_id``, ``period``, ``sample``) with
+      ``horizon`` (1 = the month after the last month of history) and ``value``. Sample *k*
+      of every series comes from the same joint draw, so sums over series of the same
+      sample (team, region, company roll-ups) are coherent samples of the total.
+    * **payee samples** (``payee_samples``): one row per (``payee_id``, ``sample``) with
+      ``value``, the payee's bookings over a future window. This is what quota planning,
+      P(quota) and the compensation-cost distribution consume.
+    """
+
+    @abstractmethod
+    def history(self, ws: Workspace, as_of: date | None = None) -> pd.DataFrame:
+        """The history frame built from the workspace's tables, with months ending before
+        ``as_of`` (default: the end of the workspace's data)."""
 
     @abstractmethod
     def fit(self, history: pd.DataFrame, **options: Any) -> Any:
@@ -202,4 +222,11 @@ class Forecaster(Extension):
 
     @abstractmethod
     def predict(self, model: Any, horizon: int, **options: Any) -> pd.DataFrame:
-        """Samples for ``horizon`` periods ahead, one row per (series, period, sample)."""
+        """Samples for ``horizon`` months ahead, one row per (series_id, period, sample)."""
+
+    @abstractmethod
+    def payee_samples(self, ws: Workspace, start: date, end: date, samples: int = 1000,
+                      **options: Any) -> pd.DataFrame:
+        """Bookings per payee summed over the months from ``start`` to ``end`` (inclusive),
+        as ``samples`` joint samples: columns ``payee_id``, ``sample``, ``value``. Fits (or
+        reuses a cached fit of) the workspace's history."""

@@ -75,10 +75,16 @@ def spm_register_metrics() -> list[Metric]:
 
 @hookspec
 def spm_register_forecasters() -> list[Forecaster]:
-    """Register forecasters (e.g. the PyMC hierarchical bookings model).
+    """Register forecasters (e.g. the PyMC hierarchical bookings model of spm-forecast-pymc).
 
     Called once per workspace, when its registry is first used. Collected: return a list of
-    :class:`spm_kernel.extensions.Forecaster` instances.
+    :class:`spm_kernel.extensions.Forecaster` instances; ``ws.registry.forecasters[name]``
+    finds one. A forecaster builds its history from the workspace (``history``), fits it
+    (``fit``), returns joint posterior predictive samples as a tidy frame (``predict``: one
+    row per series, month and sample) and per-payee samples over a future window
+    (``payee_samples``), which quota planning and the compensation budget consume. Callers
+    that need a forecast and find no forecaster registered fall back to their own rule and
+    say so.
     """
 
 

@@ -1,0 +1,402 @@
+"""Model A: hierarchical monthly bookings per payee (a hurdle log-normal model).
+
+History contract (a tidy frame, one row per observed series-month):
+
+============  =========================================================================
+column        meaning
+============  =========================================================================
+series_id     the payee (or any series) id, a string
+period        the month, as a Timestamp on the first day of the month
+value         bookings in that month (float, base currency; negatives count as 0)
+team          optional: the series' team (pooling level 1); missing -> one team
+region        optional: the team's region (pooling level 2); missing -> one region
+start_date    optional: hire date (drives the new-hire ramp); missing -> fully ramped
+end_date      optional: termination date; forecast months after it are 0
+============  =========================================================================
+
+A month without a row is *not observed* (it is neither zero nor used). Build the frame
+from a workspace with :func:`spm_forecast_pymc.data.bookings_history`, which writes a row with
+0 for every month a payee was employed and booked nothing.
+
+The model, per series *i* and month *t* (see docs/forecasting.md for the reasoning):
+
+* hurdle: ``P(bookings > 0) = logistic(a_i + quarter_q + month_m + slope * u - ramp_p(tenure))``
+* amount when positive: ``log(bookings / scale_i) ~ Normal(mu, sigma_i)`` with
+  ``mu = c_i + s_i * u + changepoints_i(u) + quarter_q + month_m + month_team_m + month_i_m
+  - ramp_mu(tenure)``
+* ``a_i``, ``c_i``, ``s_i``, ``sigma_i`` partially pooled series -> team -> region;
+  ``ramp(tenure) = delta * exp(-tenure / kappa)``; ``u`` = years before the last month.
+
+Forecast samples are drawn in numpy from the posterior draws (one predictive sample per
+draw, cycling through draws when more samples are asked for), so sample *k* of every series
+comes from the same draw and team / region / company roll-ups are sums of samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from spm_forecast_pymc.builder import ModelBuilder
+from spm_forecast_pymc.config import BookingsConfig
+from spm_forecast_pymc.sampling import sample
+
+REQUIRED = ("series_id", "period", "value")
+UNASSIGNED = "(none)"
+FULLY_RAMPED_MONTHS = 120
+
+
+class HistoryError(ValueError):
+    """The history frame does not satisfy the contract; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Arrays the PyMC model is built from (one entry per observation unless noted)."""
+
+    series: np.ndarray        # series ids (per series)
+    teams: np.ndarray         # team names (per team)
+    regions: np.ndarray       # region names (per region)
+    team_of_series: np.ndarray
+    region_of_team: np.ndarray
+    scale: np.ndarray         # per series
+    last_period: pd.Timestamp
+    months: int               # months in the window
+    knots: np.ndarray         # changepoint positions in years (negative)
+    tenure_last: np.ndarray   # per series, tenure (months) at the last period
+    end_month: np.ndarray     # per series, months after last_period when it ends (inf: never)
+    # dense (series x month) layout: every array below is (N, T) or (T,)
+    observed: np.ndarray      # (N, T) bool: the series has a row for that month
+    positive: np.ndarray      # (N, T) bool: observed and bookings > 0
+    log_y: np.ndarray         # (N, T) log(bookings / scale) where positive, else 0
+    tenure: np.ndarray        # (N, T) months since hire
+    u: np.ndarray             # (T,) years relative to the last month (<= 0)
+    moy: np.ndarray           # (T,) month of year 0..11
+    moq: np.ndarray           # (T,) month of fiscal quarter 0..2 (2 = quarter end)
+    hurdle: bool
+
+
+def month_start(values: Any) -> pd.Series:
+    return pd.to_datetime(pd.Series(values)).dt.to_period("M").dt.to_timestamp()
+
+
+def months_between(later: pd.Series | pd.Timestamp, earlier: pd.Series | pd.Timestamp) -> Any:
+    """Whole months from ``earlier`` to ``later`` (month granularity)."""
+    return (later.year - earlier.year) * 12 + (later.month - earlier.month)  # type: ignore[union-attr]
+
+
+def prepare(history: pd.DataFrame, config: BookingsConfig) -> Prepared:
+    """Validate the history contract and turn it into model arrays (vectorised)."""
+    missing = [c for c in REQUIRED if c not in history.columns]
+    if missing:
+        raise HistoryError(f"history is missing column(s) {missing}; it needs {list(REQUIRED)}")
+    if history.empty:
+        raise HistoryError("history is empty: there is nothing to fit")
+    frame = history.copy()
+    frame["series_id"] = frame["series_id"].astype(str)
+    frame["period"] = month_start(frame["period"]).to_numpy()
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    if frame["value"].isna().any():
+        bad = frame.loc[frame["value"].isna(), ["series_id", "period"]].iloc[0]
+        raise HistoryError(f"history has a missing or non-numeric value (first: series "
+                           f"{bad['series_id']!r}, {bad['period']:%Y-%m})")
+    if frame.duplicated(["series_id", "period"]).any():
+        dup = frame.loc[frame.duplicated(["series_id", "period"]), ["series_id", "period"]].iloc[0]
+        raise HistoryError(f"history has two rows for series {dup['series_id']!r} in "
+                           f"{dup['period']:%Y-%m}; aggregate to one row per series and month")
+    for col in ("team", "region"):
+        frame[col] = frame[col].astype("string").fillna(UNASSIGNED).astype(str) if col in frame else UNASSIGNED
+    last_period = frame["period"].max()
+    first_allowed = last_period - pd.DateOffset(months=config.history_months - 1)
+    frame = frame[frame["period"] >= first_allowed]
+
+    attrs = frame.sort_values("period").groupby("series_id", sort=True).agg(
+        team=("team", "last"), region=("region", "last"),
+        **({"start_date": ("start_date", "first")} if "start_date" in frame else {}),
+        **({"end_date": ("end_date", "first")} if "end_date" in frame else {}))
+    series = attrs.index.to_numpy(dtype=object)
+    teams_frame = attrs[["team", "region"]].drop_duplicates("team").sort_values("team")
+    teams = teams_frame["team"].to_numpy(dtype=object)
+    regions = np.array(sorted(attrs["region"].unique()), dtype=object)
+    team_of_series = pd.Index(teams).get_indexer(attrs["team"])
+    region_of_team = pd.Index(regions).get_indexer(teams_frame["region"])
+
+    idx = pd.Index(series).get_indexer(frame["series_id"])
+    window_start = frame["period"].min()
+    months = int(months_between(last_period, window_start)) + 1
+    t = (frame["period"].dt.year - window_start.year) * 12 + (frame["period"].dt.month - window_start.month)
+    if "start_date" in attrs:
+        start = month_start(attrs["start_date"]).reset_index(drop=True)
+        tenure_last = ((last_period.year - start.dt.year) * 12 + (last_period.month - start.dt.month))
+        tenure_last = tenure_last.fillna(FULLY_RAMPED_MONTHS).clip(lower=0).to_numpy(dtype=float)
+    else:
+        tenure_last = np.full(len(series), float(FULLY_RAMPED_MONTHS))
+    if "end_date" in attrs:
+        end = month_start(attrs["end_date"]).reset_index(drop=True)
+        end_month = ((end.dt.year - last_period.year) * 12 + (end.dt.month - last_period.month))
+        end_month = end_month.astype(float).fillna(np.inf).to_numpy(dtype=float)
+    else:
+        end_month = np.full(len(series), np.inf)
+
+    y = frame["value"].clip(lower=0).to_numpy(dtype=float)
+    positive = y > 0
+    if not positive.any():
+        raise HistoryError("history has no positive month: a bookings model cannot be fitted")
+    global_scale = float(np.median(y[positive]))
+    if config.scale == "series":
+        med = pd.Series(np.where(positive, y, np.nan)).groupby(idx).median()
+        scale = med.reindex(range(len(series))).fillna(global_scale).to_numpy(dtype=float)
+    else:
+        scale = np.full(len(series), global_scale)
+    t_idx = t.to_numpy()
+    shape = (len(series), months)
+    observed = np.zeros(shape, dtype=bool)
+    observed[idx, t_idx] = True
+    pos_grid = np.zeros(shape, dtype=bool)
+    pos_grid[idx, t_idx] = positive
+    log_grid = np.zeros(shape)
+    log_grid[idx[positive], t_idx[positive]] = np.log(y[positive] / scale[idx[positive]])
+    tenure_grid = np.maximum(tenure_last[:, None] - (months - 1 - np.arange(months))[None, :], 0.0)
+    grid_periods = pd.date_range(window_start, periods=months, freq="MS")
+    u_grid = (np.arange(months) - (months - 1)) / 12.0
+
+    knots = np.array([], dtype=float)
+    if config.changepoint_every:
+        step = config.changepoint_every
+        candidates = -np.arange(step, months, step) / 12.0
+        knots = candidates[candidates > u_grid.min() + 0.5]
+    return Prepared(
+        series=series, teams=teams, regions=regions, team_of_series=team_of_series,
+        region_of_team=region_of_team, scale=scale, last_period=last_period, months=months,
+        knots=knots, tenure_last=tenure_last, end_month=end_month, observed=observed,
+        positive=pos_grid, log_y=log_grid, tenure=tenure_grid, u=u_grid,
+        moy=grid_periods.month.to_numpy() - 1,
+        moq=(grid_periods.month.to_numpy() - config.fiscal_year_start_month) % 3,
+        hurdle=bool((~positive).any()))
+
+
+def _pooled(name: str, sd: float, p: Prepared, dims: str = "series") -> pt.TensorVariable:
+    """``base + region + team + series`` effects, non-centred, with learned spreads."""
+    base = pm.Normal(f"{name}_base", 0.0, 2.0)
+    sd_group = pm.HalfNormal(f"{name}_group_sd", sd / 2)
+    sd_series = pm.HalfNormal(f"{name}_series_sd", sd)
+    region = pm.Normal(f"{name}_region_z", 0, 1, dims="region") * sd_group
+    team = (pt.dot(np.eye(len(p.regions))[p.region_of_team], region)
+            + pm.Normal(f"{name}_team_z", 0, 1, dims="team") * sd_group)
+    series = pm.Normal(f"{name}_series_z", 0, 1, dims=dims) * sd_series
+    return pm.Deterministic(name, base + pt.dot(np.eye(len(p.teams))[p.team_of_series], team)
+                            + series, dims=dims)
+
+
+def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
+    """The PyMC model of Model A on prepared arrays."""
+    pri = config.priors
+    coords = {"series": p.series, "team": p.teams, "region": p.regions,
+              "month_of_year": np.arange(1, 13), "month_of_quarter": np.arange(3), "knot": p.knots}
+    with pm.Model(coords=coords) as model:
+        # amount when positive (log scale)
+        level = _pooled("level", pri.level_sd, p)
+        slope_base = pm.Normal("slope_base", 0, pri.slope_sd)
+        slope_sd = pm.HalfNormal("slope_series_sd", pri.slope_sd)
+        slope = pm.Deterministic(
+            "slope", slope_base + pm.Normal("slope_z", 0, 1, dims="series") * slope_sd, dims="series")
+        quarter = pm.ZeroSumNormal("quarter", sigma=pri.quarter_sd, dims="month_of_quarter")
+        month_sd = pm.HalfNormal("month_sd", pri.season_sd)
+        month = pm.Deterministic(
+            "month", pm.ZeroSumNormal("month_z", sigma=1.0, dims="month_of_year") * month_sd,
+            dims="month_of_year")
+        team_month_sd = pm.HalfNormal("team_month_sd", pri.season_sd / 2)
+        team_month = pm.ZeroSumNormal("team_month_z", sigma=1.0, dims=("team", "month_of_year"),
+                                      n_zerosum_axes=1) * team_month_sd
+        season = month[None, :] + pt.dot(np.eye(len(p.teams))[p.team_of_series], team_month)
+        if config.series_seasonality:
+            series_month_sd = pm.HalfNormal("series_month_sd", pri.season_sd / 2)
+            season = season + pm.ZeroSumNormal(
+                "series_month_z", sigma=1.0, dims=("series", "month_of_year"),
+                n_zerosum_axes=1) * series_month_sd
+        pm.Deterministic("season", season, dims=("series", "month_of_year"))
+        moy_hot = np.eye(12)[p.moy].T                      # (12, T)
+        moq_hot = np.eye(3)[p.moq]                          # (T, 3)
+        u = p.u[None, :]
+        mu = (level[:, None] + slope[:, None] * u + pt.dot(moq_hot, quarter)[None, :]
+              + pt.dot(season, moy_hot))                     # (N, T)
+        if len(p.knots):
+            cp_sd = pm.HalfNormal("changepoint_sd", pri.changepoint_sd)
+            cp = pm.Deterministic("changepoint", pm.Normal("changepoint_z", 0, 1,
+                                  dims=("series", "knot")) * cp_sd, dims=("series", "knot"))
+            hinge = np.minimum(p.u[:, None] - p.knots[None, :], 0.0)   # (T, K)
+            mu = mu + pt.dot(cp, hinge.T)
+        if config.ramp:
+            kappa = pm.LogNormal("ramp_months", np.log(pri.ramp_months), 0.5)
+            # exp(-(tenure_last - back) / kappa) as an outer product: N + T exponentials
+            back = (p.months - 1 - np.arange(p.months)).astype(float)
+            ramp = pt.outer(pt.exp(-p.tenure_last / kappa), pt.exp(back / kappa))
+            ramp = pt.minimum(ramp, 1.0)  # months before hire (masked out anyway)
+            ramp_mu = pm.HalfNormal("ramp_amount", pri.ramp_sd)
+            mu = mu - ramp_mu * ramp
+        noise_base = pm.HalfNormal("noise_base", pri.noise_sd)
+        noise_sd = pm.HalfNormal("noise_series_sd", 0.3)
+        log_noise = pt.log(noise_base) + pm.Normal("noise_z", 0, 1, dims="series") * noise_sd
+        pm.Deterministic("noise", pt.exp(log_noise), dims="series")
+        # log-normal amounts of the positive months (dense, masked: no per-row indexing)
+        resid = (p.log_y - mu) * pt.exp(-log_noise)[:, None]
+        pm.Potential("log_amount", pt.sum(p.positive * (-log_noise[:, None] - 0.5 * resid ** 2))
+                     - 0.5 * np.log(2 * np.pi) * float(p.positive.sum()))
+        # hurdle: does anything close this month?
+        if p.hurdle:
+            active = _pooled("active", pri.level_sd, p)
+            active_quarter = pm.ZeroSumNormal("active_quarter", sigma=pri.quarter_sd,
+                                              dims="month_of_quarter")
+            active_month = pm.Deterministic("active_month", pm.ZeroSumNormal(
+                "active_month_z", sigma=1.0, dims="month_of_year") * month_sd, dims="month_of_year")
+            active_slope = pm.Normal("active_slope", 0, pri.slope_sd)
+            logit = (active[:, None] + (pt.dot(moq_hot, active_quarter)
+                     + pt.dot(active_month, moy_hot) + active_slope * p.u)[None, :])
+            if config.ramp:
+                ramp_p = pm.HalfNormal("ramp_active", pri.ramp_sd)
+                logit = logit - ramp_p * ramp
+            loglik = pt.switch(p.positive, -pt.softplus(-logit), -pt.softplus(logit))
+            pm.Potential("any_booking", pt.sum(p.observed * loglik))
+    return model
+
+
+def _constant_data(p: Prepared, config: BookingsConfig) -> xr.Dataset:
+    return xr.Dataset(
+        {
+            "scale": ("series", p.scale),
+            "team_of_series": ("series", p.team_of_series),
+            "region_of_team": ("team", p.region_of_team),
+            "tenure_last": ("series", p.tenure_last),
+            "end_month": ("series", p.end_month),
+            "team_name": ("series", p.teams[p.team_of_series].astype(str)),
+            "region_name": ("series", p.regions[p.region_of_team[p.team_of_series]].astype(str)),
+        },
+        coords={"series": p.series.astype(str), "team": p.teams.astype(str),
+                "region": p.regions.astype(str), "knot": p.knots},
+        attrs={"last_period": p.last_period.strftime("%Y-%m-%d"), "hurdle": int(p.hurdle),
+               "fiscal_year_start_month": config.fiscal_year_start_month},
+    )
+
+
+class BookingsModel(ModelBuilder[BookingsConfig]):
+    """Model A. ``fit(history)`` then ``predict(horizon)`` / ``predict_idata(horizon)``."""
+
+    name: ClassVar[str] = "bookings"
+    version: ClassVar[str] = "1"
+    config_class = BookingsConfig
+
+    def _fit(self, data: pd.DataFrame) -> az.InferenceData:
+        prepared = prepare(data, self.config)
+        model = build_model(prepared, self.config)
+        idata = sample(model, self.config.sampler, "bookings model")
+        idata.add_groups({"constant_data": _constant_data(prepared, self.config)})
+        return idata
+
+    def hash_data(self, data: pd.DataFrame) -> str:
+        cols = [c for c in ("series_id", "period", "value", "team", "region", "start_date", "end_date")
+                if c in data.columns]
+        frame = data[cols].astype(str).sort_values(["series_id", "period"]).reset_index(drop=True)
+        from spm_forecast_pymc.builder import data_hash
+        return data_hash(frame)
+
+    # ---- prediction ----
+    @property
+    def series(self) -> pd.DataFrame:
+        """One row per fitted series: ``series_id``, ``team``, ``region``."""
+        const = self._fitted().constant_data
+        return pd.DataFrame({"series_id": const["series"].values.astype(str),
+                             "team": const["team_name"].values.astype(str),
+                             "region": const["region_name"].values.astype(str)})
+
+    @property
+    def last_period(self) -> pd.Timestamp:
+        return pd.Timestamp(self._fitted().constant_data.attrs["last_period"])
+
+    def _draw(self, name: str) -> np.ndarray:
+        """Posterior of ``name`` flattened to (draw, ...)."""
+        da = self._fitted().posterior[name]
+        return da.stack(sample=("chain", "draw")).transpose("sample", ...).values
+
+    def predict_idata(self, horizon: int | None = None, samples: int | None = None,
+                      seed: int | None = None) -> az.InferenceData:
+        """Posterior predictive monthly bookings, ``horizon`` months after the last fitted
+        month, as InferenceData (group ``posterior_predictive``, variable ``bookings``, dims
+        chain=1 x draw=samples x series x period, in money units)."""
+        idata = self._fitted()
+        cfg = self.config
+        horizon = horizon or cfg.horizon
+        n = samples or cfg.posterior_samples
+        rng = np.random.default_rng(cfg.sampler.random_seed + 1 if seed is None else seed)
+        const = idata.constant_data
+        scale = const["scale"].values
+        tenure_last = const["tenure_last"].values
+        end_month = const["end_month"].values
+        last = self.last_period
+        periods = pd.date_range(last + pd.DateOffset(months=1), periods=horizon, freq="MS")
+        moy = periods.month.to_numpy() - 1
+        moq = (periods.month.to_numpy() - int(const.attrs["fiscal_year_start_month"])) % 3
+        steps = np.arange(1, horizon + 1)
+        damping = cfg.trend_damping
+        trend_years = np.cumsum(damping ** steps) / 12.0  # damped cumulative months, in years
+
+        total = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]
+        pick = np.arange(n) % total if n >= total else np.linspace(0, total - 1, n).round().astype(int)
+        level = self._draw("level")[pick]                       # (S, N)
+        slope = self._draw("slope")[pick]
+        season = self._draw("season")[pick]                     # (S, N, 12)
+        quarter = self._draw("quarter")[pick]                   # (S, 3)
+        noise = self._draw("noise")[pick]
+        mu = (level[:, :, None] + slope[:, :, None] * trend_years[None, None, :]
+              + season[:, :, moy] + quarter[:, None, moq])      # (S, N, H)
+        tenure = tenure_last[None, :, None] + steps[None, None, :]
+        if cfg.ramp and "ramp_months" in idata.posterior:
+            kappa = self._draw("ramp_months")[pick]
+            ramp = np.exp(-tenure / kappa[:, None, None])
+            mu = mu - self._draw("ramp_amount")[pick][:, None, None] * ramp
+        amount = np.exp(mu + noise[:, :, None] * rng.standard_normal(mu.shape)) * scale[None, :, None]
+        if int(const.attrs["hurdle"]):
+            logit = (self._draw("active")[pick][:, :, None]
+                     + self._draw("active_quarter")[pick][:, None, moq]
+                     + self._draw("active_month")[pick][:, None, moy]
+                     + self._draw("active_slope")[pick][:, None, None] * trend_years[None, None, :])
+            if cfg.ramp and "ramp_active" in idata.posterior:
+                logit = logit - self._draw("ramp_active")[pick][:, None, None] * ramp
+            any_booking = rng.random(mu.shape) < 1.0 / (1.0 + np.exp(-logit))
+            amount = np.where(any_booking, amount, 0.0)
+        amount = np.where(steps[None, None, :] > end_month[None, :, None], 0.0, amount)
+        pp = xr.Dataset(
+            {"bookings": (("chain", "draw", "series", "period"), amount[None])},
+            coords={"chain": [0], "draw": np.arange(n), "series": const["series"].values,
+                    "period": periods.to_numpy()},
+            attrs={"spm_model": self.name, "spm_data_hash": self.data_hash},
+        )
+        return az.InferenceData(posterior_predictive=pp)
+
+    def predict(self, horizon: int | None = None, samples: int | None = None,
+                seed: int | None = None) -> pd.DataFrame:
+        """Posterior predictive samples as a tidy frame: one row per (series_id, period,
+        sample) with ``horizon`` (1 = the month after the last fitted month) and ``value``."""
+        pp = self.predict_idata(horizon, samples, seed).posterior_predictive["bookings"]
+        return samples_frame(pp)
+
+
+def samples_frame(bookings: xr.DataArray) -> pd.DataFrame:
+    """(chain=1, draw, series, period) predictive samples -> tidy frame."""
+    values = bookings.isel(chain=0).transpose("series", "period", "draw").values
+    n_series, n_periods, n_draws = values.shape
+    periods = pd.DatetimeIndex(bookings["period"].values)
+    frame = pd.DataFrame({
+        "series_id": np.repeat(bookings["series"].values.astype(str), n_periods * n_draws),
+        "period": np.tile(np.repeat(periods, n_draws), n_series),
+        "horizon": np.tile(np.repeat(np.arange(1, n_periods + 1), n_draws), n_series),
+        "sample": np.tile(np.arange(n_draws), n_series * n_periods),
+        "value": values.reshape(-1),
+    })
+    return frame

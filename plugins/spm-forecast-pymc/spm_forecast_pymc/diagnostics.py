@@ -1,0 +1,101 @@
+"""Convergence checks run after every fit: R-hat, effective sample size, divergences.
+
+Problems are raised as :class:`ConvergenceWarning` (a ``UserWarning``) with plain advice, and
+kept on the model as a :class:`DiagnosticsReport` so apps and notebooks can show them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from spm_forecast_pymc.config import DiagnosticsConfig
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's output is not trustworthy as it stands; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DiagnosticsReport:
+    """The worst R-hat and bulk ESS over every parameter, the number of divergences, and
+    one plain-language message per breached threshold (empty when all is well)."""
+
+    max_rhat: float
+    min_ess_bulk: float
+    divergences: int
+    draws: int
+    chains: int
+    worst_rhat_parameter: str
+    worst_ess_parameter: str
+    messages: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.messages
+
+    def as_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([
+            {"check": "R-hat (max)", "value": self.max_rhat, "parameter": self.worst_rhat_parameter},
+            {"check": "bulk ESS (min)", "value": self.min_ess_bulk, "parameter": self.worst_ess_parameter},
+            {"check": "divergences", "value": float(self.divergences), "parameter": ""},
+        ])
+
+
+def _worst(dataset: object, pick: str) -> tuple[float, str]:
+    worst_value = np.nan
+    worst_name = ""
+    for name, values in dataset.data_vars.items():  # type: ignore[attr-defined]
+        arr = np.asarray(values, dtype=float)
+        if arr.size == 0 or np.all(np.isnan(arr)):
+            continue
+        value = float(np.nanmax(arr) if pick == "max" else np.nanmin(arr))
+        if np.isnan(worst_value) or (value > worst_value if pick == "max" else value < worst_value):
+            worst_value, worst_name = value, str(name)
+    return worst_value, worst_name
+
+
+def check(idata: az.InferenceData, thresholds: DiagnosticsConfig, label: str,
+          warn: bool = True) -> DiagnosticsReport:
+    """Compute the checks on ``idata.posterior`` and warn (``ConvergenceWarning``) on each
+    breached threshold. Deterministic variables are checked too (they are what forecasts use)."""
+    posterior = idata.posterior
+    chains = int(posterior.sizes["chain"])
+    draws = int(posterior.sizes["draw"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant parameters give nan R-hat
+        rhat, rhat_name = _worst(az.rhat(posterior), "max") if chains > 1 else (np.nan, "")
+        ess, ess_name = _worst(az.ess(posterior, method="bulk"), "min")
+    divergences = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata else 0
+    messages = []
+    if chains < 2:
+        messages.append(
+            f"{label}: only one chain was run, so R-hat cannot tell whether sampling converged; "
+            "run at least 2 chains (sampler.chains=2) before trusting these forecasts.")
+    elif not np.isnan(rhat) and rhat > thresholds.max_rhat:
+        messages.append(
+            f"{label}: the chains disagree (R-hat {rhat:.3f} for {rhat_name!r}, above "
+            f"{thresholds.max_rhat}). Run longer (raise sampler.tune and sampler.draws) and treat "
+            "these forecasts as provisional until R-hat is below the threshold.")
+    if not np.isnan(ess) and ess < thresholds.min_ess_bulk:
+        messages.append(
+            f"{label}: only {ess:.0f} effective draws for {ess_name!r} (minimum "
+            f"{thresholds.min_ess_bulk:.0f}). Raise sampler.draws; until then the P10/P90 "
+            "bands and probabilities are noisy.")
+    if divergences > thresholds.max_divergences:
+        messages.append(
+            f"{label}: {divergences} divergent transitions: the sampler could not explore part "
+            "of the posterior, so intervals may be too narrow. Raise sampler.target_accept "
+            "(0.95, then 0.99); if divergences persist, look for payees or deals with almost "
+            "no history, or loosen the prior scales.")
+    report = DiagnosticsReport(
+        max_rhat=rhat, min_ess_bulk=ess, divergences=divergences, draws=draws, chains=chains,
+        worst_rhat_parameter=rhat_name, worst_ess_parameter=ess_name, messages=tuple(messages))
+    if warn:
+        for message in messages:
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    return report

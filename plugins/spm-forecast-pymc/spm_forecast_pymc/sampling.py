@@ -1,0 +1,99 @@
+"""Run NUTS on a PyMC model with a tqdm progress bar, on PyMC's sampler or nutpie.
+
+PyTensor compiles C code for every model; where it keeps it is PyTensor's ``compiledir``,
+set through the environment variable ``PYTENSOR_FLAGS`` before PyTensor is imported (the
+project's Makefile and test configuration point it at ``<repo>/.cache/pytensor``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from typing import Any
+
+import arviz as az
+import pymc as pm
+from tqdm.auto import tqdm
+
+from spm_forecast_pymc.config import SamplerConfig
+
+
+def sample(model: pm.Model, sampler: SamplerConfig, label: str) -> az.InferenceData:
+    """Posterior draws of ``model`` (``sampler.chains`` x ``sampler.draws``), with sample stats.
+
+    A tqdm bar (``tqdm.auto``: a widget in notebooks, text elsewhere) counts every draw of
+    every chain, warm-up included, when ``sampler.progressbar`` is set.
+    """
+    if sampler.backend == "nutpie":
+        return _sample_nutpie(model, sampler, label)
+    total = (sampler.tune + sampler.draws) * sampler.chains
+    bar = tqdm(total=total, desc=f"sampling {label}", unit="draw", disable=not sampler.progressbar,
+               mininterval=0.5)
+
+    def callback(trace: Any, draw: Any) -> None:
+        bar.update(1)
+
+    try:
+        with model, warnings.catch_warnings():
+            # PyMC reports divergences itself; ours come with advice (diagnostics.py)
+            warnings.filterwarnings("ignore", message=".*divergen.*")
+            warnings.filterwarnings("ignore", message=".*rhat.*")
+            warnings.filterwarnings("ignore", message=".*effective sample size.*")
+            idata = pm.sample(
+                draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                cores=min(sampler.cores, sampler.chains), target_accept=sampler.target_accept,
+                random_seed=sampler.random_seed, progressbar=False, callback=callback,
+                compute_convergence_checks=False, return_inferencedata=True,
+                idata_kwargs={"log_likelihood": False}, mp_ctx="forkserver" if _in_thread() else None,
+            )
+    finally:
+        bar.close()
+    return idata
+
+
+def _in_thread() -> bool:
+    import threading
+    return threading.current_thread() is not threading.main_thread()
+
+
+def _sample_nutpie(model: pm.Model, sampler: SamplerConfig, label: str) -> az.InferenceData:
+    import nutpie
+
+    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    total = (sampler.tune + sampler.draws) * sampler.chains
+    bar = tqdm(total=total, desc=f"sampling {label} (nutpie)", unit="draw",
+               disable=not sampler.progressbar, mininterval=0.5)
+    background = nutpie.sample(
+        compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+        cores=min(sampler.cores, sampler.chains), seed=sampler.random_seed,
+        target_accept=sampler.target_accept, progress_bar=False, blocking=False,
+        save_warmup=False,
+    )
+    done = 0
+    try:
+        while not background.is_finished:
+            time.sleep(0.25)
+            now = _nutpie_progress(background)
+            if now > done:
+                bar.update(now - done)
+                done = now
+        bar.update(total - done)
+        idata = background.wait()
+    finally:
+        bar.close()
+        if os.environ.get("SPM_KEEP_NUTPIE_TMP") is None:
+            _cleanup_nutpie_tmp()
+    return idata
+
+
+def _nutpie_progress(background: Any) -> int:
+    try:
+        progress = background.progress()
+    except Exception:  # noqa: BLE001 - progress is cosmetic
+        return 0
+    return int(sum(getattr(c, "finished_draws", 0) for c in progress))
+
+
+def _cleanup_nutpie_tmp() -> None:
+    """nutpie leaves nothing we rely on in $TMPDIR; nothing to do when it leaves nothing."""
