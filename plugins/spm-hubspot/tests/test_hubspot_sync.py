@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from conftest import modified
+from hs_account import modified
 
 from spm_kernel.sync import SourceError, configured_source, list_rejects, sync_history
 

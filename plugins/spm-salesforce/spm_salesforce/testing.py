@@ -72,9 +72,15 @@ def _norm_time(text: str) -> str:
     return f"{head}.{frac:0<6}"
 
 
+_NORMALISED: dict[str, str] = {}
+
+
 def _compare(value: Any, op: str, target: Any) -> bool:
-    if isinstance(target, str) and isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}T", value):
-        value = _norm_time(value)
+    if isinstance(target, str) and isinstance(value, str) and len(value) > 10 and value[10] == "T":
+        norm = _NORMALISED.get(value)
+        if norm is None:
+            norm = _NORMALISED[value] = _norm_time(value)
+        value = norm
     if value is None:
         return op == "=" and target is None or op == "!=" and target is not None
     try:
@@ -121,6 +127,7 @@ class FakeSalesforce:
         self.pages_served = 0
         self.faults: list[_Fault] = []
         self._cursors: dict[str, list[dict[str, Any]]] = {}
+        self._indexes: dict[tuple[str, str], tuple[Any, dict[Any, list[dict[str, Any]]]]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -185,8 +192,14 @@ class FakeSalesforce:
         if obj not in self.records:
             raise LookupError(obj)
         conditions = [(f, op, frozenset(t) if op == "IN" else t) for f, op, t in conditions]
+        candidates = self.records[obj]
+        for field, op, target in conditions:
+            if op == "IN":  # look the ids up in an index instead of scanning every record
+                index = self._index(obj, field)
+                candidates = [r for v in target for r in index.get(v, ())]
+                break
         out = []
-        for rec in self.records[obj]:
+        for rec in candidates:
             if not include_deleted and rec.get("IsDeleted"):
                 continue
             ok = True
@@ -217,6 +230,19 @@ class FakeSalesforce:
             else:
                 out[field] = rec.get(field)
         return out
+
+    def _index(self, obj: str, field: str) -> dict[Any, list[dict[str, Any]]]:
+        """Records of ``obj`` by the value of ``field``, rebuilt when records are added or
+        removed (an in-place change of ``field`` itself needs a new FakeSalesforce)."""
+        rows = self.records[obj]
+        key = (obj, field, id(rows), len(rows))
+        cached = self._indexes.get((obj, field))
+        if cached is None or cached[0] != key:
+            index: dict[Any, list[dict[str, Any]]] = {}
+            for rec in rows:
+                index.setdefault(rec.get(field), []).append(rec)
+            cached = self._indexes[(obj, field)] = (key, index)
+        return cached[1]
 
     def _page(self, locator: str, offset: int) -> dict[str, Any]:
         rows = self._cursors[locator]

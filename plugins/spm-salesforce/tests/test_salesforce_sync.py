@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from conftest import TOKEN, stamp
+from sf_org import TOKEN, stamp
 from typer.testing import CliRunner
 
 from spm_kernel import hookimpl
