@@ -22,6 +22,7 @@ import pandas as pd
 
 from spm_kernel.money import minor_units as currency_minor_units
 from spm_kernel.plans.book import PlanBook, resolve_assignments
+from spm_kernel.plantypes.common import day_number, prepare_credits
 from spm_kernel.plans.model import Plan
 from spm_kernel.plantypes.reference import reference_calculate
 from spm_kernel.plantypes.contract import (
@@ -85,21 +86,26 @@ def calculate_plan(plan: Plan, period: CalcPeriod, plan_year: CalcPeriod, *, cre
     credit_dates = pd.to_datetime(credits["credit_date"]) if len(credits) else pd.Series([], dtype="datetime64[ns]")
     results = []
     for currency in sorted(set(currency_col)):  # a few currencies, each vectorised over its payees
-        group = payees.loc[(currency_col == currency).to_numpy()].reset_index(drop=True)
+        group = payees.loc[(currency_col == currency).to_numpy()].sort_values("payee_id", kind="stable").reset_index(drop=True)
         ids = set(group["payee_id"])
         mu = currency_minor_units(currency)
-        in_group = credits["payee_id"].isin(ids).to_numpy() if len(credits) else np.zeros(0, dtype=bool)
+        # the credits of this group, prepared once (payee positions, days, minor units, walk order)
+        windows = [c.plan_type.credit_window(c.config, period, plan_year) for c in plan.components]
+        first, last = min(w[0] for w in windows), max(w[1] for w in windows)
+        keep = credits["payee_id"].isin(ids).to_numpy() if len(credits) else np.zeros(0, dtype=bool)
+        keep = keep & (credit_dates >= pd.Timestamp(first)).to_numpy() & (credit_dates <= pd.Timestamp(last)).to_numpy()
+        group_credits = prepare_credits(credits if keep.all() else credits.loc[keep], group, mu)
+        days = group_credits["credit_day"].to_numpy()
         current = empty_frame(LINE_COLUMNS)
-        for comp in plan.components:
-            start, end = comp.plan_type.credit_window(comp.config, period, plan_year)
-            sel = in_group & (credit_dates >= pd.Timestamp(start)).to_numpy() & (credit_dates <= pd.Timestamp(end)).to_numpy() \
-                if len(credits) else in_group
+        for comp, (start, end) in zip(plan.components, windows):
+            sel = (days >= day_number(start)) & (days <= day_number(end))
             hist = comp.plan_type.history_start(comp.config, period, plan_year)
             comp_prior = prior.loc[(pd.to_datetime(prior["period_start"]) >= pd.Timestamp(hist)).to_numpy()
                                    & prior["payee_id"].isin(ids).to_numpy()] if len(prior) else prior
             inp = CalcInput(
                 plan_id=plan.plan_id, plan_version=plan.version, component=comp.id, config=comp.config,
-                period=period, plan_year=plan_year, credits=credits.loc[sel].reset_index(drop=True),
+                period=period, plan_year=plan_year,
+                credits=group_credits if sel.all() else _keep_prepared(group_credits.loc[sel].reset_index(drop=True), group_credits),
                 quotas=quotas.loc[quotas["payee_id"].isin(ids)].reset_index(drop=True) if len(quotas) else quotas,
                 payees=group.loc[:, [c for c in PAYEE_COLUMNS if c in group.columns]],
                 prior_lines=comp_prior.reset_index(drop=True), current_lines=current,
@@ -118,6 +124,11 @@ def calculate_plan(plan: Plan, period: CalcPeriod, plan_year: CalcPeriod, *, cre
     if not results:
         return _empty_result()
     return pd.concat(results, ignore_index=True).loc[:, list(RESULT_COLUMNS)]
+
+
+def _keep_prepared(part: pd.DataFrame, whole: pd.DataFrame) -> pd.DataFrame:
+    part.attrs["spm_prepared"] = whole.attrs.get("spm_prepared")
+    return part
 
 
 def _reference(type_name: str, plan_type: object, inp: CalcInput) -> pd.DataFrame:

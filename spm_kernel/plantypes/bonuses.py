@@ -49,8 +49,11 @@ from spm_kernel.plantypes.common import (
     round_exact,
     scale_of,
     to_scaled,
+    fetch_codes,
+    full_mask,
+    segment_cumsum,
     window_bounds,
-    window_keys,
+    window_keys_days,
     window_spec,
 )
 from spm_kernel.plantypes.contract import CalcInput
@@ -103,8 +106,8 @@ class MilestoneBonus(PlanType):
         w_start, _ = window_bounds(cfg.measure.window, inp.period, inp.plan_year)
         p_end = day_number(inp.period.end)
         credits = credit_frame(inp, payees, cfg.measure)
-        credits = credits.loc[credits["day"] <= p_end]
-        credits = credits.loc[window_keys(credits["credit_date"], cfg.measure.window, inp.period, inp.plan_year) == 0]
+        credits = credits.loc[credits["day"].to_numpy() <= p_end]
+        credits = credits.loc[window_keys_days(credits["day"].to_numpy(), cfg.measure.window, inp.period, inp.plan_year) == 0]
         # the unit that must reach the milestones: the payee, or their team
         if cfg.scope == "team":
             team = payees["team_id"].astype(object).where(payees["team_id"].notna(), payees["payee_id"]).astype(str)
@@ -113,9 +116,13 @@ class MilestoneBonus(PlanType):
             unit_codes, units = np.arange(n), payees["payee_id"].astype(str).to_numpy()
         u_count = len(units)
         c_unit = unit_codes[credits["pidx"].to_numpy(dtype=np.int64)] if len(credits) else np.zeros(0, dtype=np.int64)
-        frame = pd.DataFrame({"u": c_unit, "day": credits["day"].to_numpy(), "id": credits["credit_id"].to_numpy(),
-                              "x": credits["x"].to_numpy(dtype=np.int64)}).sort_values(["u", "day", "id"], kind="stable")
-        cum = frame.groupby("u", sort=False)["x"].cumsum().to_numpy(dtype=np.int64) if len(frame) else np.zeros(0, dtype=np.int64)
+        if cfg.scope == "team" and len(credits):
+            order = np.lexsort((credits["order"].to_numpy(), credits["day"].to_numpy(), c_unit))
+        else:  # already in walk order: payee, day, credit id
+            order = np.arange(len(credits))
+        frame = pd.DataFrame({"u": c_unit[order], "day": credits["day"].to_numpy()[order],
+                              "x": credits["x"].to_numpy(dtype=np.int64)[order]})
+        cum = segment_cumsum(frame["x"].to_numpy(dtype=np.int64), frame["u"].to_numpy(dtype=np.int64))
         value = np.zeros(u_count, dtype=np.int64)
         np.add.at(value, frame["u"].to_numpy(dtype=np.int64), frame["x"].to_numpy(dtype=np.int64))
         q = np.full(u_count, -1, dtype=np.int64)
@@ -203,12 +210,16 @@ class Spiff(PlanType):
             return concat_lines([])
         s_day, e_day, p_end = day_number(cfg.start), day_number(cfg.end), day_number(inp.period.end)
         cr = credit_frame(inp, payees, cfg.measure)
-        cr = cr.loc[(cr["day"] <= p_end) & (cr["day"] >= s_day)].reset_index(drop=True)
-        negative = cr["kind"].isin(["cancellation", "refund"]).to_numpy()
+        cr = cr.loc[(cr["day"].to_numpy() <= p_end) & (cr["day"].to_numpy() >= s_day)].reset_index(drop=True)
+        negative = full_mask(inp, payees, cr, "kind", ["cancellation", "refund"])
         in_box = ~negative & (cr["day"].to_numpy() <= e_day)
-        booked = set(zip(cr.loc[in_box, "pidx"], cr.loc[in_box, "opportunity_id"]))
-        keys = pd.MultiIndex.from_arrays([cr["pidx"], cr["opportunity_id"]]) if len(cr) else pd.MultiIndex.from_arrays([[], []])
-        of_booked = keys.isin(list(booked)) if booked else np.zeros(len(cr), dtype=bool)
+        # a deal is (payee, opportunity), as integer codes
+        opp_codes = fetch_codes(inp, payees, cr, "opportunity_id")
+        deal, _ = pd.factorize(cr["pidx"].to_numpy(dtype=np.int64) * (int(opp_codes.max(initial=0)) + 2) + opp_codes + 1)
+        deal = np.asarray(deal, dtype=np.int64)
+        booked_deal = np.zeros(int(deal.max(initial=-1)) + 1, dtype=bool)
+        booked_deal[deal[in_box]] = True
+        of_booked = booked_deal[deal]
         af = payees["af"].to_numpy()[cr["pidx"].to_numpy(dtype=np.int64)] if len(cr) else np.zeros(0)
         at = payees["at"].to_numpy()[cr["pidx"].to_numpy(dtype=np.int64)] if len(cr) else np.zeros(0)
         earns = (cr["day"].to_numpy() >= af) & (cr["day"].to_numpy() <= at)
@@ -227,10 +238,16 @@ class Spiff(PlanType):
             what = [f"{fmt_rate(cfg.rate)} of {m} SPIFF-eligible credit" for m in fmt_money(_sum_minor(part, n), mu)]
         else:
             assert cfg.amount is not None
-            net = part.groupby(["pidx", "opportunity_id"])["x"].sum()
+            d = deal[counted]
+            net = np.zeros(len(booked_deal), dtype=np.int64)
+            np.add.at(net, d, part["x"].to_numpy(dtype=np.int64))
+            owner = np.zeros(len(booked_deal), dtype=np.int64)
+            owner[d] = part["pidx"].to_numpy(dtype=np.int64)
+            seen = np.zeros(len(booked_deal), dtype=bool)
+            seen[d] = True
             min_minor = int(ceil_mul(np.array([1]), cfg.min_deal_amount * Decimal(10) ** mu)[0])
-            qualifying = net[(net > 0) & (net >= min_minor)]
-            deals = np.bincount(qualifying.index.get_level_values(0).to_numpy(dtype=np.int64), minlength=n)
+            qualifying = seen & (net > 0) & (net >= min_minor)
+            deals = np.bincount(owner[qualifying], minlength=n)
             total = deals * exact_minor(cfg.amount, mu, "SPIFF amount")
             what = [f"{d} qualifying deal(s) x {cfg.amount:,}" for d in deals]
         line = total - prior_sum(inp, payees, ["spiff"], min(inp.plan_year.start, cfg.start))
@@ -238,7 +255,7 @@ class Spiff(PlanType):
         formula = [box + w + f"; to date {t}, already paid {t0}" for w, t, t0 in
                    zip(what, fmt_money(total, mu), fmt_money(total - line, mu))]
         in_period = counted & (cr["day"].to_numpy() >= day_number(inp.period.start))
-        ids = ids_by_payee(cr, in_period, n)
+        ids = ids_by_payee(inp, payees, cr, in_period, n)
         keep = (line != 0) | (total != 0)
         pid = np.array(payees["payee_id"].astype(str), dtype=object)
         return lines_frame(pid[keep], inp.component, "spiff", line[keep], mu, measure=cfg.measure.name,

@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from spm_kernel.money import decimals_to_minor, fits_int64, minor_to_decimals, round_div
@@ -174,13 +176,20 @@ def window_spec(window: str, period: CalcPeriod, plan_year: CalcPeriod) -> tuple
 
 def window_keys(dates: pd.Series, window: str, period: CalcPeriod, plan_year: CalcPeriod) -> np.ndarray:
     """The window instance of each date: 0 for the one containing the period, -1 before, ..."""
-    anchor, months = window_spec(window, period, plan_year)
     if len(dates) == 0:
         return np.zeros(0, dtype=np.int64)
-    rel = _months(dates) - (anchor.year * 12 + anchor.month - 1)
+    return window_keys_days(day_numbers(dates), window, period, plan_year)
+
+
+def window_keys_days(days: np.ndarray, window: str, period: CalcPeriod, plan_year: CalcPeriod) -> np.ndarray:
+    """:func:`window_keys` for int day numbers."""
+    anchor, months = window_spec(window, period, plan_year)
+    if len(days) == 0:
+        return np.zeros(0, dtype=np.int64)
+    month_index = np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    rel = month_index - ((anchor.year - 1970) * 12 + anchor.month - 1)
     keys = np.floor_divide(rel, months)
-    current = current_key(window, period, plan_year)
-    return keys - current
+    return keys - current_key(window, period, plan_year)
 
 
 def current_key(window: str, period: CalcPeriod, plan_year: CalcPeriod) -> int:
@@ -221,34 +230,147 @@ def payee_frame(inp: CalcInput) -> pd.DataFrame:
     return payees
 
 
-def credit_frame(inp: CalcInput, payees: pd.DataFrame, measure: MeasureSpec | None = None,
-                 kinds: Sequence[str] | None = None) -> pd.DataFrame:
-    """The credits of the payees (optionally only those ``measure`` counts), with ``x`` (the
-    amount in minor units, int64), ``day`` (int day number) and ``pidx`` (payee position),
-    sorted by payee, credit date and credit id (the stable order of cumulative walks)."""
+PREPARED_COLUMNS = ("payee_pos", "credit_day", "amount_minor", "walk_order")
+
+
+def _payee_fingerprint(payees: pd.DataFrame) -> int:
+    return hash(tuple(payees["payee_id"].astype(str)))
+
+
+def _arrow_strings(values: pd.Series) -> pa.Array:
+    """A string column as one Arrow array (zero-copy for Arrow-backed pandas strings)."""
+    array = values.array
+    if hasattr(array, "__arrow_array__"):
+        out = pa.array(array)
+        if isinstance(out, pa.ChunkedArray):
+            out = out.combine_chunks()
+        if pa.types.is_string(out.type) or pa.types.is_large_string(out.type):
+            return out
+    return pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string())
+
+
+def _sorted_by_ids(ids: pd.Series, same_group: np.ndarray) -> bool:
+    """Whether ``ids`` never decreases inside runs of ``same_group`` (True where the next row is
+    in the same payee and day)."""
+    if not same_group.any():
+        return True
+    arr = _arrow_strings(ids)
+    le = pc.less_equal(arr.slice(0, len(arr) - 1), arr.slice(1)).to_numpy(zero_copy_only=False)
+    return bool(np.all(le[same_group]))
+
+
+def prepare_credits(credits: pd.DataFrame, payees: pd.DataFrame, minor_units: int) -> pd.DataFrame:
+    """The credits with the integer columns every plan type walks on, in walk order.
+
+    Adds ``payee_pos`` (the payee's row in ``payees``, -1 if absent), ``credit_day`` (days
+    since 1970-01-01), ``amount_minor`` (minor units; kept if the engine gave it) and
+    ``walk_order`` (the rank of ``credit_id``; kept if given), and orders the rows by
+    (payee_pos, credit_day, walk_order): the stable order of cumulative walks. Rows that
+    already come in that order (the engine reads credits ``ORDER BY payee_id, credit_date,
+    credit_id`` and the orchestrator sorts payees by id) are not copied. Call it once per
+    calculation; :func:`credit_frame` reuses the result while the payees are the same.
+    """
+    out = credits.copy(deep=False)
+    n = len(out)
+    out["payee_pos"] = pd.Index(payees["payee_id"].astype(str)).get_indexer(out["payee_id"].astype(str)) \
+        if n else np.zeros(0, dtype=np.int64)
+    out["credit_day"] = day_numbers(out["credit_date"]) if n else np.zeros(0, dtype=np.int64)
+    if "amount_minor" not in out.columns:
+        out["amount_minor"] = decimals_to_minor(out["amount"], minor_units, "credit amount")
+    pos = out["payee_pos"].to_numpy(dtype=np.int64)
+    day = out["credit_day"].to_numpy(dtype=np.int64)
+    if n and "walk_order" not in out.columns:
+        in_order = bool(np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (day[1:] >= day[:-1]))))
+        if in_order and _sorted_by_ids(out["credit_id"], (pos[1:] == pos[:-1]) & (day[1:] == day[:-1])):
+            out["walk_order"] = np.arange(n, dtype=np.int64)
+        else:
+            order = pc.sort_indices(_arrow_strings(out["credit_id"])).to_numpy()
+            rank = np.empty(n, dtype=np.int64)
+            rank[order] = np.arange(n, dtype=np.int64)
+            out["walk_order"] = rank
+    elif not n:
+        out["walk_order"] = np.zeros(0, dtype=np.int64)
+    if n:
+        walk = out["walk_order"].to_numpy(dtype=np.int64)
+        in_order = bool(np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (
+            (day[1:] > day[:-1]) | ((day[1:] == day[:-1]) & (walk[1:] > walk[:-1]))))))
+        if not in_order:
+            out = out.take(np.lexsort((walk, day, pos)))
+    out = out.reset_index(drop=True)
+    out.attrs["spm_prepared"] = (_payee_fingerprint(payees), minor_units)
+    return out
+
+
+def prepared(inp: CalcInput, payees: pd.DataFrame) -> pd.DataFrame:
+    """``inp.credits`` prepared for ``payees`` (reused when the orchestrator already did it)."""
     credits = inp.credits
+    if credits.attrs.get("spm_prepared") == (_payee_fingerprint(payees), inp.minor_units) \
+            and all(c in credits.columns for c in PREPARED_COLUMNS):
+        return credits
+    return prepare_credits(credits, payees, inp.minor_units)
+
+
+def credit_frame(inp: CalcInput, payees: pd.DataFrame, measure: MeasureSpec | None = None,
+                 kinds: Sequence[str] | None = None, credits: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A lean frame of the credits of the payees (optionally only those ``measure`` counts):
+    ``pidx`` (payee position), ``day`` (int day number), ``x`` (minor units) and ``row`` (the
+    row in the prepared credits, see :func:`fetch`), in walk order: payee, credit date,
+    credit id."""
+    credits = prepared(inp, payees) if credits is None else credits
     if len(credits) == 0:
-        out = pd.DataFrame({c: pd.Series([], dtype=object) for c in credits.columns})
-        out["x"] = np.zeros(0, dtype=np.int64)
-        out["day"] = np.zeros(0, dtype=np.int64)
-        out["pidx"] = np.zeros(0, dtype=np.int64)
-        return out
-    keep = np.ones(len(credits), dtype=bool)
+        return pd.DataFrame({c: np.zeros(0, dtype=np.int64) for c in ("pidx", "day", "x", "order", "row")})
+    keep = credits["payee_pos"].to_numpy() >= 0
     if measure is not None:
         keep &= measure.mask(credits)
     if kinds is not None:
         keep &= credits["kind"].isin(list(kinds)).to_numpy()
-    frame = credits.loc[keep].copy()
-    index = pd.Index(payees["payee_id"])
-    frame["pidx"] = index.get_indexer(frame["payee_id"])
-    frame = frame.loc[frame["pidx"] >= 0]
-    if "amount_minor" in frame.columns:
-        frame["x"] = frame["amount_minor"].to_numpy(dtype=np.int64)
-    else:
-        frame["x"] = decimals_to_minor(frame["amount"], inp.minor_units, "credit amount")
-    frame["day"] = day_numbers(frame["credit_date"])
-    frame = frame.sort_values(["pidx", "day", "credit_id"], kind="stable").reset_index(drop=True)
-    return frame
+    rows = np.flatnonzero(keep)
+    return pd.DataFrame({"pidx": credits["payee_pos"].to_numpy(dtype=np.int64)[rows],
+                         "day": credits["credit_day"].to_numpy(dtype=np.int64)[rows],
+                         "x": credits["amount_minor"].to_numpy(dtype=np.int64)[rows],
+                         "order": credits["walk_order"].to_numpy(dtype=np.int64)[rows],
+                         "row": rows})
+
+
+def segment_cumsum(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Running sums of ``values`` restarting at each change of ``groups`` (contiguous groups)."""
+    if len(values) == 0:
+        return values.copy()
+    total = np.cumsum(values)
+    starts = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
+    lengths = np.diff(np.r_[starts, len(values)])
+    return total - np.repeat(total[starts] - values[starts], lengths)
+
+
+def segment_ids(*keys: np.ndarray) -> np.ndarray:
+    """Consecutive ids of runs of equal ``keys`` (rows sorted so that each run is one group)."""
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.zeros(n, dtype=bool)
+    for k in keys:
+        change[1:] |= k[1:] != k[:-1]
+    return np.cumsum(change)
+
+
+def fetch(inp: CalcInput, payees: pd.DataFrame, frame: pd.DataFrame, column: str) -> np.ndarray:
+    """The values of a credits column for the rows of a :func:`credit_frame` result."""
+    credits = prepared(inp, payees)
+    return credits[column].take(frame["row"].to_numpy(dtype=np.int64)).to_numpy(dtype=object)
+
+
+def fetch_codes(inp: CalcInput, payees: pd.DataFrame, frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Integer codes (equal values, equal codes; missing values -1) of a credits column for the
+    rows of a :func:`credit_frame` result, without turning strings into Python objects."""
+    credits = prepared(inp, payees)
+    codes, _ = pd.factorize(credits[column].take(frame["row"].to_numpy(dtype=np.int64)))
+    return np.asarray(codes, dtype=np.int64)
+
+
+def full_mask(inp: CalcInput, payees: pd.DataFrame, frame: pd.DataFrame, column: str, values: Sequence[str]) -> np.ndarray:
+    """``column in values`` for the rows of a :func:`credit_frame` result (computed column-wise)."""
+    credits = prepared(inp, payees)
+    return credits[column].isin(list(values)).to_numpy()[frame["row"].to_numpy(dtype=np.int64)]
 
 
 def quota_minor(inp: CalcInput, payees: pd.DataFrame, measure_name: str, window: str,
@@ -401,10 +523,17 @@ def concat_lines(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).loc[:, list(LINE_COLUMNS)]
 
 
-def ids_by_payee(frame: pd.DataFrame, mask: np.ndarray, n: int) -> list[list[str]]:
-    """The credit ids of the selected rows, grouped per payee position."""
+def ids_by_payee(inp: CalcInput, payees: pd.DataFrame, frame: pd.DataFrame, mask: np.ndarray, n: int) -> list[list[str]]:
+    """The credit ids of the selected rows of a :func:`credit_frame` result, per payee position."""
     if len(frame) == 0 or not mask.any():
         return [[] for _ in range(n)]
-    part = frame.loc[mask, ["pidx", "credit_id"]]
-    grouped = part.groupby("pidx")["credit_id"].agg(list).reindex(range(n))
-    return [v if isinstance(v, list) else [] for v in grouped.to_list()]
+    part = frame.loc[mask]
+    ids = prepared(inp, payees)["credit_id"].take(part["row"].to_numpy(dtype=np.int64)).astype(str).to_numpy(dtype=object)
+    pidx = part["pidx"].to_numpy(dtype=np.int64)
+    if np.any(pidx[1:] < pidx[:-1]):
+        order = np.argsort(pidx, kind="stable")
+        pidx, ids = pidx[order], ids[order]
+    starts = np.searchsorted(pidx, np.arange(n), side="left")
+    ends = np.searchsorted(pidx, np.arange(n), side="right")
+    flat = ids.tolist()
+    return [flat[a:b] for a, b in zip(starts.tolist(), ends.tolist())]

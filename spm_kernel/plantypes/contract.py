@@ -15,7 +15,10 @@ Input (:class:`CalcInput`)
                   :data:`CREDIT_COLUMNS`. ``amount`` is a ``Decimal`` already converted to the
                   plan currency (cancellations and refunds are negative); the engine may add
                   ``amount_minor`` (int64, the amount in minor units) to save a conversion.
-                  ``credit_date`` is a pandas datetime64 column.
+                  ``credit_date`` is a pandas datetime64 column. Cumulative walks go in
+                  (payee, credit_date, credit_id) order; a caller that passes the rows
+                  already in that order (``ORDER BY payee_id, credit_date, credit_id``) and
+                  with ``amount_minor`` saves the plan types a sort and a conversion.
 ``quotas``        :data:`QUOTA_COLUMNS`: every quota row of these payees whose period
                   intersects the credit window (``amount`` Decimal, plan currency).
 ``payees``        :data:`PAYEE_COLUMNS`: one row per payee the component pays.

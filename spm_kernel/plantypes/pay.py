@@ -45,7 +45,7 @@ from spm_kernel.plantypes.common import (
     prior_sum,
     quota_minor,
     window_bounds,
-    window_keys,
+    window_keys_days,
     window_spec,
 )
 from spm_kernel.plantypes.contract import CalcInput
@@ -221,8 +221,8 @@ class Formula(PlanType):
             return concat_lines([])
         expr = compile_expression(cfg.formula, FORMULA_NAMES, "formula")
         credits = credit_frame(inp, payees, cfg.measure)
-        credits = credits.loc[credits["day"] <= day_number(inp.period.end)]
-        keys = window_keys(credits["credit_date"], cfg.measure.window, inp.period, inp.plan_year)
+        credits = credits.loc[credits["day"].to_numpy() <= day_number(inp.period.end)]
+        keys = window_keys_days(credits["day"].to_numpy(), cfg.measure.window, inp.period, inp.plan_year)
         credits = credits.loc[keys == 0]
         if not cfg.cumulative:
             credits = credits.loc[credits["day"] >= day_number(inp.period.start)]

@@ -72,8 +72,13 @@ from spm_kernel.plantypes.common import (
     round_exact,
     scale_of,
     to_scaled,
+    fetch,
+    full_mask,
+    prepared,
+    segment_cumsum,
+    segment_ids,
     window_bounds,
-    window_keys,
+    window_keys_days,
 )
 from spm_kernel.plantypes.contract import CalcInput
 from spm_kernel.plantypes.schedule import (
@@ -228,8 +233,8 @@ class RateTable(PlanType):
         start, end = super().credit_window(config, period, plan_year)
         if config.clawback is not None:
             earliest = (pd.Timestamp(period.start) - pd.Timedelta(days=config.clawback.window_days)).date()
-            key = min(0, int(window_keys(pd.Series([pd.Timestamp(earliest)]), config.measure.window, period,
-                                         plan_year)[0]))
+            key = min(0, int(window_keys_days(np.array([day_number(earliest)]), config.measure.window, period,
+                                              plan_year)[0]))
             start = min(start, window_bounds(config.measure.window, period, plan_year, key)[0])
         return start, end
 
@@ -247,24 +252,29 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
     window = cfg.measure.window
     w_start, w_end = window_bounds(window, inp.period, inp.plan_year)
     p_start, p_end = day_number(inp.period.start), day_number(inp.period.end)
-    credits = credit_frame(inp, payees, cfg.measure)
-    credits = credits.loc[credits["day"] <= p_end].reset_index(drop=True)
-    credits["w"] = window_keys(credits["credit_date"], window, inp.period, inp.plan_year)
+    credits_all = prepared(inp, payees)
+    credits = credit_frame(inp, payees, cfg.measure, credits=credits_all)
+    credits = credits.loc[credits["day"].to_numpy() <= p_end].reset_index(drop=True)
+    credits["w"] = window_keys_days(credits["day"].to_numpy(), window, inp.period, inp.plan_year)
     if cfg.clawback is not None:
-        is_cb = credits["kind"].isin(cfg.clawback.kinds).to_numpy()
+        is_cb = full_mask(inp, payees, credits, "kind", cfg.clawback.kinds)
     else:
         is_cb = np.zeros(len(credits), dtype=bool)
     walk = credits.loc[~is_cb].reset_index(drop=True)
     cbc = credits.loc[is_cb].reset_index(drop=True)
 
-    # groups: one per (payee, window instance) with credits, plus every payee's current window
-    keys = pd.DataFrame({"pidx": np.concatenate([walk["pidx"].to_numpy(dtype=np.int64), np.arange(n)]),
-                         "w": np.concatenate([walk["w"].to_numpy(dtype=np.int64), np.zeros(n, dtype=np.int64)])})
-    groups = keys.drop_duplicates().sort_values(["pidx", "w"]).reset_index(drop=True)
-    gindex = pd.MultiIndex.from_frame(groups)
-    g_of_walk = gindex.get_indexer(pd.MultiIndex.from_frame(walk[["pidx", "w"]].astype(np.int64))) \
-        if len(walk) else np.zeros(0, dtype=np.int64)
-    g_cur = gindex.get_indexer(pd.MultiIndex.from_arrays([np.arange(n), np.zeros(n, dtype=np.int64)]))
+    # groups: one per (payee, window instance) with credits, plus every payee's current window.
+    # The walk is sorted by payee and date, so each group's credits are contiguous.
+    wv = walk["w"].to_numpy(dtype=np.int64)
+    pv = walk["pidx"].to_numpy(dtype=np.int64)
+    all_w = np.concatenate([wv, np.zeros(n, dtype=np.int64)])
+    all_p = np.concatenate([pv, np.arange(n, dtype=np.int64)])
+    wmin = int(all_w.min())
+    span = int(all_w.max()) - wmin + 1
+    uniq, inverse = np.unique(all_p * span + (all_w - wmin), return_inverse=True)
+    g_of_walk = inverse[:len(walk)]
+    g_cur = inverse[len(walk):]
+    groups = pd.DataFrame({"pidx": uniq // span, "w": uniq % span + wmin})
     gp = groups["pidx"].to_numpy()
     gw = groups["w"].to_numpy()
 
@@ -302,8 +312,7 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
 
     x = walk["x"].to_numpy(dtype=np.int64)
     g = g_of_walk
-    order_cum = walk.groupby(g_of_walk, sort=False)["x"].cumsum().to_numpy(dtype=np.int64) if len(walk) else x
-    after = order_cum
+    after = segment_cumsum(x, g_of_walk)
     before = after - x
     bound = int(max(np.abs(after).max(initial=0), np.abs(before).max(initial=0), np.abs(x).max(initial=0),
                     np.abs(table.bounds).max(initial=0)))
@@ -452,7 +461,7 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
 
     out_lines = []
     in_period = cur & (wday >= p_start)
-    ids = ids_by_payee(walk, in_period, n)
+    ids = ids_by_payee(inp, payees, walk, in_period, n)
     has_any = np.zeros(n, dtype=bool)
     has_any[pidx_walk[cur]] = True
     expl = _explain(cfg, table, g_cur, X_cur, q_cur, mu)
@@ -619,10 +628,10 @@ def _gate_state(inp: CalcInput, payees: pd.DataFrame, gate: Gate, walk: pd.DataF
     mu = inp.minor_units
     gm = gate.measure
     gcr = credit_frame(inp, payees, gm)
-    gcr = gcr.loc[gcr["day"] <= day_number(inp.period.end)].reset_index(drop=True)
-    gcr["gw"] = window_keys(gcr["credit_date"], gm.window, inp.period, inp.plan_year)
-    keys = sorted(set(gcr["gw"].tolist()) | {0} | set(
-        window_keys(walk["credit_date"], gm.window, inp.period, inp.plan_year).tolist() if len(walk) else []))
+    gcr = gcr.loc[gcr["day"].to_numpy() <= day_number(inp.period.end)].reset_index(drop=True)
+    gcr["gw"] = window_keys_days(gcr["day"].to_numpy(), gm.window, inp.period, inp.plan_year)
+    walk_gw = window_keys_days(walk["day"].to_numpy(), gm.window, inp.period, inp.plan_year)
+    keys = sorted(set(gcr["gw"].tolist()) | {0} | set(walk_gw.tolist()))
     if gate.min_amount is not None:
         thr_by_key = {k: np.full(n, int(ceil_mul(np.array([1]), gate.min_amount * Decimal(10) ** mu)[0]), dtype=np.int64)
                       for k in keys}
@@ -637,10 +646,10 @@ def _gate_state(inp: CalcInput, payees: pd.DataFrame, gate: Gate, walk: pd.DataF
     never = np.iinfo(np.int64).max // 4
     met_day: dict[int, np.ndarray] = {k: np.full(n, never, dtype=np.int64) for k in keys}
     if len(gcr):
-        gcr = gcr.sort_values(["pidx", "gw", "day", "credit_id"], kind="stable").reset_index(drop=True)
-        cum = gcr.groupby(["pidx", "gw"], sort=False)["x"].cumsum().to_numpy(dtype=np.int64)
-        gkey = gcr["gw"].to_numpy(dtype=np.int64)
-        gp = gcr["pidx"].to_numpy(dtype=np.int64)
+        gp_ = gcr["pidx"].to_numpy(dtype=np.int64)
+        gw_ = gcr["gw"].to_numpy(dtype=np.int64)
+        cum = segment_cumsum(gcr["x"].to_numpy(dtype=np.int64), segment_ids(gp_, gw_))
+        gkey, gp = gw_, gp_
         thr = np.empty(len(gcr), dtype=np.int64)
         for k in keys:
             s = gkey == k
@@ -654,7 +663,7 @@ def _gate_state(inp: CalcInput, payees: pd.DataFrame, gate: Gate, walk: pd.DataF
     met_cur = met_day[0] <= day_number(inp.period.end)
     if len(walk) == 0:
         return np.zeros(0, dtype=bool), met_cur
-    wk = window_keys(walk["credit_date"], gm.window, inp.period, inp.plan_year)
+    wk = walk_gw
     wp = walk["pidx"].to_numpy(dtype=np.int64)
     md = np.full(len(walk), never, dtype=np.int64)
     for k in keys:
@@ -704,19 +713,31 @@ def _clawbacks(cfg: RateTableConfig, inp: CalcInput, payees: pd.DataFrame, walk:
     cp = cbc["pidx"].to_numpy(dtype=np.int64)
     af = payees["af"].to_numpy()[cp]
     at = payees["at"].to_numpy()[cp]
-    now = (cday >= p_start) & (cday <= p_end) & (cday >= af) & (cday <= at) & cbc["original_transaction_id"].notna().to_numpy()
-    cur = cbc.loc[now].copy()
+    cur = cbc.loc[(cday >= p_start) & (cday <= p_end) & (cday >= af) & (cday <= at)].copy()
     if len(cur) == 0:
         return total, ids, refs
-    orig = walk[["pidx", "transaction_id", "credit_type", "day", "x"]].copy()
-    orig["row"] = np.arange(len(walk))
+    cur["original_transaction_id"] = fetch(inp, payees, cur, "original_transaction_id")
+    cur = cur.loc[pd.notna(cur["original_transaction_id"]).to_numpy()]
+    if len(cur) == 0:
+        return total, ids, refs
+    cur["credit_type"] = fetch(inp, payees, cur, "credit_type")
+    cur["credit_id"] = fetch(inp, payees, cur, "credit_id")
+    # only originals that some cancellation of this period points at (a small subset of the walk)
+    wanted = set(cur["original_transaction_id"].astype(str))
+    credits_all = prepared(inp, payees)
+    candidate = credits_all["transaction_id"].isin(list(wanted)).to_numpy()[walk["row"].to_numpy(dtype=np.int64)]
+    orig = walk.loc[candidate, ["pidx", "day", "x", "row"]].copy()
+    orig["walk_row"] = np.flatnonzero(candidate)
+    orig["transaction_id"] = fetch(inp, payees, orig, "transaction_id")
+    orig["credit_type"] = fetch(inp, payees, orig, "credit_type")
     orig = orig.drop_duplicates(["pidx", "transaction_id", "credit_type"], keep="first")
-    m = cur.merge(orig, how="inner", left_on=["pidx", "original_transaction_id", "credit_type"],
+    m = cur.merge(orig.drop(columns=["row"]), how="inner", left_on=["pidx", "original_transaction_id", "credit_type"],
                   right_on=["pidx", "transaction_id", "credit_type"], suffixes=("", "_orig"))
     m = m.loc[(m["day"] - m["day_orig"] <= cfg.clawback.window_days) & (m["day"] >= m["day_orig"]) & (m["x_orig"] != 0)]
     if len(m) == 0:
         return total, ids, refs
-    rows = m["row"].to_numpy(dtype=np.int64)
+    m = m.rename(columns={"walk_row": "row_in_walk"})
+    rows = m["row_in_walk"].to_numpy(dtype=np.int64)
     if whole is not None:
         # flat: the rate in effect on the whole measure right after the original credit
         rate_num = np.asarray(whole[rows], dtype=object)
@@ -743,19 +764,19 @@ def _holds(cfg: RateTableConfig, inp: CalcInput, payees: pd.DataFrame, walk: pd.
     n = len(payees)
     mu, mode = inp.minor_units, inp.rounding
     kind = cfg.hold.until
-    credits = inp.credits
     never = np.iinfo(np.int64).max // 4
-    paid = credits.loc[credits["kind"] == kind, ["opportunity_id", "credit_date"]]
-    first_paid = pd.Series(dtype=np.int64)
-    if len(paid):
-        from spm_kernel.plantypes.common import day_numbers
-        first_paid = pd.Series(day_numbers(paid["credit_date"]), index=paid["opportunity_id"].to_numpy()).groupby(level=0).min()
-    opp = walk["opportunity_id"]
-    fp = first_paid.reindex(opp.to_numpy()).to_numpy() if len(first_paid) else np.full(len(walk), np.nan)
-    fp = np.where(pd.isna(fp), never, fp).astype(np.int64)
+    credits_all = prepared(inp, payees)
+    is_paid = (credits_all["kind"] == kind).to_numpy()
+    first_paid = pd.Series(credits_all["credit_day"].to_numpy()[is_paid],
+                           index=credits_all["opportunity_id"].to_numpy(dtype=object)[is_paid]).groupby(level=0).min()
+    fp = np.full(len(walk), never, dtype=np.int64)
+    if len(first_paid) and sel.any():
+        opp = fetch(inp, payees, walk.loc[sel], "opportunity_id")
+        found = first_paid.reindex(opp).to_numpy()
+        fp[sel] = np.where(pd.isna(found), never, found).astype(np.int64)
     p_end = day_number(inp.period.end)
     # the end of the period each credit was first paid out in (periods of equal length)
-    own_end = _window_end_days(window_keys(walk["credit_date"], "period", inp.period, inp.plan_year), "period", inp)
+    own_end = _window_end_days(window_keys_days(walk["day"].to_numpy(), "period", inp.period, inp.plan_year), "period", inp)
     ever = sel & (fp > own_end)
     released = ever & (fp <= p_end)
     if cfg.hold.at_plan_year_end == "release" and inp.period.end == inp.plan_year.end:
@@ -766,8 +787,8 @@ def _holds(cfg: RateTableConfig, inp: CalcInput, payees: pd.DataFrame, walk: pd.
     hold_line = -(held_total - (-prior_sum(inp, payees, ["hold"], w_start)))
     release_line = rel_total - prior_sum(inp, payees, ["release"], w_start)
     new_hold = ever & ~released & (walk["day"].to_numpy() >= day_number(inp.period.start))
-    hold_ids = ids_by_payee(walk, new_hold | (ever & ~released), n)
-    rel_ids = ids_by_payee(walk, released, n)
+    hold_ids = ids_by_payee(inp, payees, walk, new_hold | (ever & ~released), n)
+    rel_ids = ids_by_payee(inp, payees, walk, released, n)
     out = []
     nz = hold_line != 0
     word = "paid" if kind == "payment" else "invoiced"
