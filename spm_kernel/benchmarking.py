@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from spm_kernel.errors import SPMError
 from spm_kernel.metrics import MetricContext, MetricOptions, compute_metrics
-from spm_kernel.metrics.context import GRAINS, MetricError
+from spm_kernel.metrics.context import GRAINS, MetricError, parse_periods
 
 if TYPE_CHECKING:
     from spm_kernel.extensions import Metric
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 TENURE_BANDS: tuple[tuple[int, str], ...] = ((0, "under 6 months"), (183, "6-12 months"),
                                               (365, "1-2 years"), (730, "2+ years"))
 PEER_KEYS = ("role", "tenure_band", "segment")
+# Metrics that grow with a group's headcount: not comparable between teams of different sizes.
+SIZE_DEPENDENT = ("pipeline_velocity",)
 BENCHMARK_COLUMNS = [
     "payee_id", "name", "team_id", "role", "tenure_band", "segment", "metric", "label", "unit",
     "higher_is_better", "period", "value", "numerator", "denominator", "peers", "percentile",
@@ -147,21 +149,41 @@ def peer_benchmarks(ws: Workspace, period: Any = None, metrics: Sequence[str] | 
     return ranked[BENCHMARK_COLUMNS].sort_values(["payee_id", "metric"]).reset_index(drop=True)
 
 
+def _team_segments(ws: Workspace) -> pd.DataFrame:
+    """Each team's segment: the most common segment of its reps (``(none)`` without one)."""
+    return ws.sql("""
+        SELECT team_id, coalesce(mode(segment), '(none)') AS segment
+        FROM payees WHERE team_id IS NOT NULL AND role = 'rep' GROUP BY team_id""")
+
+
 def team_benchmarks(ws: Workspace, period: Any = None, metrics: Sequence[str] | None = None, *,
                     by: str = "team", scope: str | None = None, as_of: date | None = None,
+                    peer_keys: Sequence[str] = ("segment",),
                     options: MetricOptions | dict[str, Any] | None = None) -> pd.DataFrame:
-    """Every group at grain ``by`` (default team) ranked among all groups of that grain."""
+    """Every group at grain ``by`` (default team) ranked among its peers: for teams, by
+    default the teams of the same segment (the most common segment of their reps;
+    ``peer_keys=()`` ranks every team together), else every group of the grain. Size-dependent metrics (:data:`SIZE_DEPENDENT`, which grow with headcount)
+    are left out unless named in ``metrics``."""
     key = GRAINS[by]
+    if metrics is None:
+        from spm_kernel.metrics.query import resolve_metrics
+        metrics = [m.name for m in resolve_metrics(ws, None, by) if m.name not in SIZE_DEPENDENT]
     kpis = compute_metrics(ws, metrics, by=by, period=period, as_of=as_of, options=options)
     frame = kpis.merge(_metric_table(ws, metrics, by), on="metric", how="left")
     frame["value_f"] = _floats(frame["value"])
-    ranked = rank_among(frame, ["metric"])
+    if by == "team":
+        frame = frame.merge(_team_segments(ws), on="team_id", how="left")
+        frame["segment"] = frame["segment"].fillna("(none)")
+        ranked = rank_among(frame, ["metric", *peer_keys])
+    else:
+        frame["segment"] = None
+        ranked = rank_among(frame, ["metric"])
     if scope is not None:
         keep = compute_metrics(ws, [ranked["metric"].iloc[0]], by=by, period=period, scope=scope,
                                as_of=as_of)[key]
         ranked = ranked[ranked[key].isin(set(keep))]
     ranked["value"] = ranked["value_f"]
-    cols = [key, "metric", "label", "unit", "higher_is_better", "period", "value", "numerator",
+    cols = [key, "segment", "metric", "label", "unit", "higher_is_better", "period", "value", "numerator",
             "denominator", "peers", "percentile", "peer_median", "peer_top_quartile",
             "gap_to_median", "gap_to_top_quartile"]
     return ranked[cols].sort_values([key, "metric"]).reset_index(drop=True)
@@ -212,7 +234,7 @@ def _impacts(ws: Workspace, frame: pd.DataFrame, entity: str, days: pd.Series) -
 def areas_for_improvement(ws: Workspace, period: Any = None, *, level: str = "payee",
                           metrics: Sequence[str] | None = None, scope: str | None = None,
                           top: int | None = 3, as_of: date | None = None,
-                          peer_keys: Sequence[str] = PEER_KEYS,
+                          peer_keys: Sequence[str] = PEER_KEYS, team_peer_keys: Sequence[str] = ("segment",),
                           options: MetricOptions | dict[str, Any] | None = None,
                           benchmarks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per payee (``level="payee"``) or team (``level="team"``), the KPIs behind the peer
@@ -231,12 +253,18 @@ def areas_for_improvement(ws: Workspace, period: Any = None, *, level: str = "pa
         benchmarks = (peer_benchmarks(ws, period, metrics, scope=scope, as_of=as_of, options=options,
                                       peer_keys=peer_keys)
                       if level == "payee" else
-                      team_benchmarks(ws, period, metrics, scope=scope, as_of=as_of, options=options))
+                      team_benchmarks(ws, period, metrics, scope=scope, as_of=as_of, options=options,
+                                      peer_keys=team_peer_keys))
     frame = benchmarks.copy()
     frame["value_f"] = frame["value"].astype(float)
-    windows = compute_metrics(ws, ["win_rate"], by="company", period=period, as_of=as_of)
-    days = float((windows["period_end"].iloc[0] - windows["period_start"].iloc[0]).days + 1) \
-        if len(windows) else np.nan
+    frame["peer_keys"] = bool(team_peer_keys) if level == "team" else True
+    if level == "payee":
+        described = [frame[k].astype(str) + ("s" if k == "role" else "") for k in peer_keys if k in frame]
+        frame["peer_desc"] = (pd.concat(described, axis=1).agg(", ".join, axis=1) + "; "
+                              if described else pd.Series("", index=frame.index))
+    windows = parse_periods(period, freq=None, window="period", as_of=as_of or date.today(),
+                            fiscal_year_start_month=ws.config.fiscal_year_start_month)
+    days = float(sum(w.days for w in windows))
     frame["revenue_impact"] = _impacts(ws, frame, entity, pd.Series(days, index=frame.index))
     behind = frame[(frame["gap_to_median"] > 0) & (frame["peers"] > 1)].copy()
     behind["has_impact"] = behind["revenue_impact"].notna() & (behind["revenue_impact"] > 0)
@@ -254,27 +282,28 @@ def areas_for_improvement(ws: Workspace, period: Any = None, *, level: str = "pa
 
 
 def _sentences(frame: pd.DataFrame, level: str, currency: str) -> pd.Series:
-    """One sentence per row saying where the entity stands and what closing the gap is worth."""
+    """One sentence per row: where the entity stands among whom, and what closing the gap
+    to the peer median is worth."""
     out = pd.Series("", index=frame.index, dtype=object)
     for unit, rows in frame.groupby("unit", sort=False):  # formatting per unit, vectorised inside
         value = _fmt(rows["value"], str(unit), currency)
         median = _fmt(rows["peer_median"], str(unit), currency)
+        n = rows["peers"].astype(str)
         if level == "payee":
-            peers = ("peers (" + rows["role"].astype(str) + ", " + rows["tenure_band"].astype(str) + ", "
-                     + rows["segment"].astype(str) + "; " + rows["peers"].astype(str) + " with a value)") \
-                if "role" in rows else "peers"
+            peers = "peers (" + rows["peer_desc"] + n + ")"
+        elif "segment" in rows and rows["peer_keys"].iloc[0]:
+            peers = rows["segment"].fillna("").astype(str) + " teams (" + n + ")"
         else:
-            peers = "teams (" + rows["peers"].astype(str) + " with a value)"
-        direction = np.where(rows["higher_is_better"], "below", "above")
+            peers = "peers (" + n + ")"
+        direction = pd.Series(np.where(rows["higher_is_better"], "below", "above"), index=rows.index)
         pct = rows["percentile"].round().astype("Int64").astype(str)
         impact = rows["revenue_impact"]
-        worth = np.where(impact.notna() & (impact > 0),
-                         "; reaching the median is worth about " + _fmt(impact.fillna(0), "currency", currency)
-                         + " of revenue in the period.",
-                         "; its revenue effect cannot be estimated from the data.")
-        out.loc[rows.index] = (rows["label"] + " is " + value + ", " + pd.Series(direction, index=rows.index)
-                               + " the median of " + median + " among " + peers + ", the "
-                               + pct + "th percentile" + pd.Series(worth, index=rows.index))
+        worth = pd.Series(np.where(impact.notna() & (impact > 0),
+                                   "; reaching it is worth about " + _fmt(impact.fillna(0), "currency", currency)
+                                   + " of revenue in the period.",
+                                   "; its revenue effect cannot be estimated from the data."), index=rows.index)
+        out.loc[rows.index] = (rows["label"] + " is " + value + ", " + direction + " the median of " + median
+                               + " among " + peers + ", " + pct + "th percentile" + worth)
     return out
 
 

@@ -90,22 +90,32 @@ def test_areas_for_improvement_ranked_by_revenue_impact(acme: Workspace) -> None
     # R1 is at or ahead of the median on these: not areas for improvement
     assert not {"avg_deal_size", "pipeline_coverage", "win_rate_value"} & set(r1.index)
     why = r1.loc["quota_attainment", "why"]
-    assert why.startswith("Quota attainment is 50.0%, below the median of 89.0% among peers (rep")
-    assert "17th percentile" in why and "USD 15,600" in why
+    assert why == ("Quota attainment is 50.0%, below the median of 89.0% among peers (reps; 3), "
+                   "17th percentile; reaching it is worth about USD 15,600 of revenue in the period.")
+    default = areas_for_improvement(acme, Q3, metrics=["avg_deal_size"], as_of=AS_OF)
+    assert default.empty  # with role, tenure band and segment, every rep here is alone
+    smb = areas_for_improvement(acme, Q3, metrics=["quota_attainment"], peer_keys=("role", "segment"),
+                                as_of=AS_OF)
+    assert list(smb["payee_id"]) == ["R1"]  # behind R2, their only SMB peer
+    assert "among peers (reps, SMB; 2), 25th percentile" in smb.loc[0, "why"]
     assert "cannot be estimated" in r1.loc["cost_of_sales_compensation", "why"]
     top3 = areas_for_improvement(acme, Q3, peer_keys=("role",), top=3, as_of=AS_OF)
     assert top3.groupby("payee_id").size().max() == 3
 
 
 def test_areas_for_improvement_per_team(acme: Workspace) -> None:  # noqa: F811
-    teams = team_benchmarks(acme, Q3, ["quota_attainment", "win_rate"], as_of=AS_OF)
+    # by default teams are ranked within their segment: Americas sells SMB, EMEA Enterprise
+    by_segment = team_benchmarks(acme, Q3, ["quota_attainment"], as_of=AS_OF)
+    assert pick(by_segment, "T_NA", "quota_attainment")[["segment", "peers", "percentile"]].tolist() == ["SMB", 1, 50.0]
+    teams = team_benchmarks(acme, Q3, ["quota_attainment", "win_rate"], peer_keys=(), as_of=AS_OF)
     assert pick(teams, "T_NA", "quota_attainment")["percentile"] == 25.0
     areas = areas_for_improvement(acme, Q3, level="team", metrics=["quota_attainment", "win_rate"],
-                                  as_of=AS_OF)
+                                  team_peer_keys=(), as_of=AS_OF)
     assert list(areas["team_id"]) == ["T_NA"]  # equal win rates: nothing to improve there
     median = (0.89 + 34000 / 49200) / 2
     assert areas.loc[0, "revenue_impact"] == pytest.approx((median - 34000 / 49200) * 49200)
-    assert areas.loc[0, "why"].startswith("Quota attainment is 69.1%, below the median of 79.1% among teams")
+    assert areas.loc[0, "why"].startswith("Quota attainment is 69.1%, below the median of 79.1% among peers (2)")
+    assert areas_for_improvement(acme, Q3, level="team", as_of=AS_OF).empty  # no team has a peer
 
 
 BENCHMARKS_YAML = """\

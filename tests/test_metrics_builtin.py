@@ -63,8 +63,8 @@ def test_quota_attainment_per_payee(by_payee: pd.DataFrame) -> None:
     # R1: O1 10,000 + half of O2 10,000 = 20,000 over 40,000
     r1 = row(by_payee, "quota_attainment", "R1")
     assert (r1["numerator"], r1["denominator"], r1["value"]) == (D("20000.00"), D("40000.00"), 0.5)
-    # R2 joined 2026-08-16: the quarter's 18,400 quota counts for 46 of 92 days = 9,200;
-    # bookings: half of O2 10,000 + O6 4,000 = 14,000
+    # R2 joined 2026-08-16 with a prorated Q3 quota of 9,200 (taken as entered, not prorated
+    # again); bookings: half of O2 10,000 + O6 4,000 = 14,000
     r2 = row(by_payee, "quota_attainment", "R2")
     assert (r2["numerator"], r2["denominator"]) == (D("14000.00"), D("9200.00"))
     assert r2["value"] == pytest.approx(14000 / 9200)
@@ -277,6 +277,6 @@ def test_the_mid_period_joiner_is_not_in_earlier_windows(acme: Workspace) -> Non
     df = acme.metrics("quota_attainment", by="payee", period="2026-07..2026-09", as_of=AS_OF)
     r2 = df[df["payee_id"] == "R2"]
     assert list(r2["period"]) == ["2026-08", "2026-09"]  # not employed in July
-    # August: 16 of 92 days of 18,400 = 3,200; September: 30 days = 6,000
+    # the 9,200 spread over the 46 days employed: August 16 days = 3,200, September 30 = 6,000
     assert list(r2["denominator"]) == [D("3200.00"), D("6000.00")]
     assert not math.isnan(r2["value"].iloc[0])

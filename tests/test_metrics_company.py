@@ -9,7 +9,8 @@ id     role      team   region  segment   currency   hired
 =====  ========  =====  ======  ========  =========  ==============================
 M1     manager   T_NA   NA      -         USD        2024-01-01
 R1     rep       T_NA   NA      SMB       USD        2024-01-01
-R2     rep       T_NA   NA      SMB       USD        2026-08-16 (joined mid-quarter)
+R2     rep       T_NA   NA      SMB       USD        2026-08-16 (joined mid-quarter:
+                                                      Q3 quota 9,200 = 46/92 of 18,400)
 M2     manager   T_EU   EU      -         EUR        2024-01-01
 R3     rep       T_EU   EU      ENT       EUR        2024-01-01
 R4     rep       T_EU   EU      ENT       EUR        2025-01-01 (zero quota, no deals)
@@ -86,7 +87,7 @@ def frames() -> dict[str, pd.DataFrame]:
     splits = pd.DataFrame({"opportunity_id": ["O2", "O2"], "payee_id": ["R1", "R2"],
                            "split_type": "revenue", "percent": ["50", "50"]})
     quotas = pd.DataFrame([
-        ("R1", "40000.00", "USD"), ("R2", "18400.00", "USD"), ("R3", "20000.00", "EUR"),
+        ("R1", "40000.00", "USD"), ("R2", "9200.00", "USD"), ("R3", "20000.00", "EUR"),
         ("R4", "0.00", "EUR"), ("M1", "60000.00", "USD"), ("M2", "30000.00", "EUR"),
     ], columns=["payee_id", "amount", "currency"]).assign(
         measure="bookings", period_start="2026-07-01", period_end="2026-09-30")

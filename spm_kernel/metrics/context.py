@@ -616,9 +616,11 @@ class MetricContext:
     def payee_quotas(self) -> str:
         """``period, payee_id, quota_cents``: each in-scope payee's quota for the measure
         ``options.quota_measure`` in each window, in base currency (at the window's last
-        day). A quota row counts for the days it shares with the window and with the
-        payee's employment, pro rata to its own length: a rep hired mid-quarter carries
-        the share of the quarter's quota for the days they were employed."""
+        day). Quota rows are taken as entered (planning prorates and ramps a new hire's
+        quota); a row's amount is spread evenly over the days of its period on which the
+        payee is employed, so a window covering the whole row gets all of it and a shorter
+        window gets the share of those days it covers (a rep hired mid-quarter carries
+        nothing in the months before their hire date)."""
         def build(table: str) -> None:
             w, p = self.windows, self.payees
             select = f"""
@@ -627,7 +629,8 @@ class MetricContext:
                            "CAST(q.amount * 100 AS HUGEINT) * greatest(0, datediff('day', "
                            "greatest(q.period_start, w.period_start, p.hire_date), "
                            f"least(q.period_end, w.period_end, coalesce(p.termination_date, {FAR_FUTURE}))) + 1)",
-                           "(datediff('day', q.period_start, q.period_end) + 1)")} AS cents
+                           "(datediff('day', greatest(q.period_start, p.hire_date), "
+                           f"least(q.period_end, coalesce(p.termination_date, {FAR_FUTURE}))) + 1)")} AS cents
                 FROM quotas q JOIN {p} p ON p.payee_id = q.payee_id
                 JOIN {w} w ON q.period_start <= w.period_end AND q.period_end >= w.period_start
                 WHERE q.measure = {sql_str(self.options.quota_measure)}"""

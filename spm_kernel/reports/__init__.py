@@ -1,0 +1,1 @@
+"""Reports: performance reports (``performance*``) in HTML, PDF and XLSX."""
