@@ -146,7 +146,7 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
     """
     cfg = config or CreditingConfig()
     kinds = ""
-    params: list[object] = [start, end]
+    params: list[object] = [start, end, start, end]
     if cfg.transaction_kinds is not None:
         kinds = f" AND t.kind IN ({', '.join('?' for _ in cfg.transaction_kinds)})"
         params += list(cfg.transaction_kinds)
@@ -162,11 +162,15 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
                coalesce(t.segment, o.segment, a.segment) AS segment,
                coalesce(t.region_id, a.region_id) AS region_id,
                o.deal_type
-        FROM transactions t
-        LEFT JOIN transactions orig ON orig.transaction_id = t.original_transaction_id
+        FROM (SELECT * FROM transactions WHERE transaction_date BETWEEN ? AND ?) t
+        LEFT JOIN (SELECT transaction_id, opportunity_id FROM transactions
+                   WHERE transaction_id IN (SELECT original_transaction_id FROM transactions
+                                            WHERE transaction_date BETWEEN ? AND ? AND opportunity_id IS NULL
+                                              AND original_transaction_id IS NOT NULL)) orig
+               ON orig.transaction_id = t.original_transaction_id
         LEFT JOIN opportunities o ON o.opportunity_id = coalesce(t.opportunity_id, orig.opportunity_id)
         LEFT JOIN accounts a ON a.account_id = o.account_id
-        WHERE t.transaction_date BETWEEN ? AND ?{kinds}
+        WHERE true{kinds}
         """,
         params,
     )
@@ -176,8 +180,9 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         _check_rules(con)
         if cfg.rollup:
             build_hierarchy_closure(con)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_credits_sql(cfg)}")
-        _convert_currency(con, table, cfg, fiscal_year_start_month)
+        con.register("__spm_rates", _candidate_rates(con, cfg, fiscal_year_start_month))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_converted_sql(_credits_sql(cfg))}")
+        _check_rates(con, table, cfg)
         counts = con.execute(
             f"SELECT (SELECT count(*) FROM {TX}), (SELECT count(*) FROM {table}), "
             f"(SELECT count(*) FROM {TX} t WHERE NOT EXISTS "
@@ -189,6 +194,7 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
     finally:
         con.execute(f"DROP TABLE IF EXISTS {TX}")
         con.execute(f"DROP TABLE IF EXISTS {CLOSURE}")
+        con.unregister("__spm_rates")
     return CreditSummary(table, start, end, int(counts[0]), int(counts[1]), int(counts[2]))
 
 
@@ -356,51 +362,75 @@ def _credits_sql(cfg: CreditingConfig) -> str:
     """
 
 
-def _convert_currency(con: duckdb.DuckDBPyConnection, table: str, cfg: CreditingConfig,
-                      fiscal_year_start_month: int) -> None:
-    """Add ``cents``, ``amount``, ``source_amount``, ``fx_rate`` and ``fx_quote`` to ``table``."""
-    needs = con.execute(
-        f"SELECT DISTINCT source_currency, currency, credit_date FROM {table} WHERE source_currency <> currency"
-    ).df()
-    if needs.empty:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {table} AS
-            SELECT * EXCLUDE (source_cents), source_cents AS cents, {_cents_to_money('source_cents')} AS amount,
-                   {_cents_to_money('source_cents')} AS source_amount, source_cents,
-                   CAST(1 AS DECIMAL(18,8)) AS fx_rate, CAST(NULL AS VARCHAR) AS fx_quote
-            FROM {table}"""
-        )
-        return
-    rates = _resolve_rates(con, needs, cfg, fiscal_year_start_month)  # noqa: F841 - queried by name
+def _converted_sql(credits_sql: str) -> str:
+    """The credits with ``cents``/``amount`` in the payee's currency, ``source_amount``,
+    ``fx_rate`` and ``fx_quote`` (``cents`` is NULL where a needed rate is missing)."""
     direct = _round_div("CAST(abs(c.source_cents) AS HUGEINT) * r.rate_units", f"{_RATE_UNITS} * c.unit")
     inverse = _round_div(f"CAST(abs(c.source_cents) AS HUGEINT) * {_RATE_UNITS}", "r.rate_units * c.unit")
     converted = (f"CASE WHEN c.source_currency = c.currency THEN c.source_cents "
                  f"WHEN r.inverted THEN {_signed('sign(c.source_cents)', inverse)} * c.unit "
                  f"ELSE {_signed('sign(c.source_cents)', direct)} * c.unit END")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+    return f"""
         SELECT x.* EXCLUDE (source_cents, rate_units, cents, fx_quote), x.cents, {_cents_to_money('x.cents')} AS amount,
                {_cents_to_money('x.source_cents')} AS source_amount, x.source_cents,
-               CASE WHEN x.rate_units IS NULL THEN CAST(1 AS DECIMAL(18,8))
+               CASE WHEN x.source_currency = x.currency THEN CAST(1 AS DECIMAL(18,8))
                     ELSE CAST(CAST(x.rate_units AS DECIMAL(18,0)) * 0.00000001 AS DECIMAL(18,8)) END AS fx_rate,
-               x.fx_quote
+               CASE WHEN x.source_currency = x.currency THEN NULL ELSE x.fx_quote END AS fx_quote
         FROM (SELECT c.*, r.rate_units, r.quote AS fx_quote, {converted} AS cents
-              FROM {table} c LEFT JOIN rates r ON r.source_currency = c.source_currency
+              FROM ({credits_sql}) c LEFT JOIN __spm_rates r ON r.source_currency = c.source_currency
                AND r.currency = c.currency AND r.credit_date = c.credit_date) x"""
+
+
+def _candidate_rates(con: duckdb.DuckDBPyConnection, cfg: CreditingConfig,
+                     fiscal_year_start_month: int) -> pd.DataFrame:
+    """A rate for every (transaction currency, credit date) of the window and every payee
+    currency (a small superset of what the credits need); missing ones have no ``rate_units``."""
+    needs = con.execute(
+        f"SELECT DISTINCT t.source_currency, p.currency, t.credit_date "
+        f"FROM (SELECT DISTINCT source_currency, credit_date FROM {TX}) t "
+        f"CROSS JOIN (SELECT DISTINCT currency FROM payees) p WHERE t.source_currency <> p.currency"
+    ).df()
+    if needs.empty:
+        return pd.DataFrame({"source_currency": pd.Series([], dtype=object), "currency": pd.Series([], dtype=object),
+                             "credit_date": pd.Series([], dtype="datetime64[us]"),
+                             "rate_units": pd.Series([], dtype="Int64"), "inverted": pd.Series([], dtype=bool),
+                             "quote": pd.Series([], dtype=object)})
+    needs["credit_date"] = pd.to_datetime(needs["credit_date"]).dt.date
+    return _resolve_rates(con, needs, cfg, fiscal_year_start_month)
+
+
+def _check_rates(con: duckdb.DuckDBPyConnection, table: str, cfg: CreditingConfig) -> None:
+    """Raise CreditingError naming every currency pair and date (or period) with no rate."""
+    missing = con.execute(
+        f"SELECT DISTINCT c.source_currency, c.currency, c.credit_date, r.quote FROM {table} c "
+        f"LEFT JOIN __spm_rates r ON r.source_currency = c.source_currency AND r.currency = c.currency "
+        f"AND r.credit_date = c.credit_date WHERE c.cents IS NULL"
+    ).fetchall()
+    if not missing:
+        return
+    what = "on" if cfg.fx_rate == "credit_date" else "averaged over"
+    pairs = sorted({(src, dst, quote) for src, dst, _, quote in missing})
+    shown = "; ".join(f"{src}->{dst} {what} {window}" for src, dst, window in pairs[:20])
+    more = f" (and {len(pairs) - 20} more)" if len(pairs) > 20 else ""
+    raise CreditingError(
+        f"missing FX rate(s) needed to convert credits to the payee's currency: {shown}{more}. "
+        f"Load them into fx_rates (either direction of the pair is accepted)"
     )
 
 
 def _resolve_rates(con: duckdb.DuckDBPyConnection, needs: pd.DataFrame, cfg: CreditingConfig,
                    fiscal_year_start_month: int) -> pd.DataFrame:
-    """One rate per (source currency, payee currency, credit date) needed: ``rate_units``
-    (the quoted rate times 10^8), whether it is quoted the other way round, and the quote
-    text for explanations. Raises CreditingError listing what is missing."""
+    """One rate per (source currency, payee currency, credit date) asked for: ``rate_units``
+    (the quoted rate times 10^8, missing when there is no rate), whether it is quoted the
+    other way round, and ``quote``: the quote text for explanations, or (missing rate) the
+    date or period that had none."""
     if cfg.fx_rate == "credit_date":
+        con.register("__spm_needs", needs)
         found = con.sql(
             """
             SELECT n.source_currency, n.currency, n.credit_date,
                    coalesce(d.rate, i.rate) AS rate, d.rate IS NULL AND i.rate IS NOT NULL AS inverted
-            FROM needs n
+            FROM __spm_needs n
             LEFT JOIN fx_rates d ON d.rate_date = n.credit_date AND d.from_currency = n.source_currency
                                  AND d.to_currency = n.currency
             LEFT JOIN fx_rates i ON i.rate_date = n.credit_date AND i.from_currency = n.currency
@@ -418,9 +448,10 @@ def _resolve_rates(con: duckdb.DuckDBPyConnection, needs: pd.DataFrame, cfg: Cre
             w_end=[windows[d].end for d in needs["credit_date"]],
             window=[windows[d].period_id for d in needs["credit_date"]],
         )
+        con.register("__spm_needs", needs)
         found = con.sql(
             f"""
-            WITH w AS (SELECT DISTINCT source_currency, currency, w_start, w_end, "window" FROM needs),
+            WITH w AS (SELECT DISTINCT source_currency, currency, w_start, w_end, "window" FROM __spm_needs),
             avg_d AS (
                 SELECT w.source_currency, w.currency, w.w_start,
                        {_round_div('sum(CAST(f.rate * 100000000 AS HUGEINT))', 'count(*)')} AS units
@@ -434,31 +465,23 @@ def _resolve_rates(con: duckdb.DuckDBPyConnection, needs: pd.DataFrame, cfg: Cre
             SELECT n.source_currency, n.currency, n.credit_date, n."window",
                    CAST(CAST(coalesce(d.units, i.units) AS DECIMAL(18,0)) * 0.00000001 AS DECIMAL(18,8)) AS rate,
                    d.units IS NULL AND i.units IS NOT NULL AS inverted
-            FROM needs n
+            FROM __spm_needs n
             LEFT JOIN avg_d d ON d.source_currency = n.source_currency AND d.currency = n.currency AND d.w_start = n.w_start
             LEFT JOIN avg_i i ON i.source_currency = n.source_currency AND i.currency = n.currency AND i.w_start = n.w_start
             """
         ).to_arrow_table().to_pandas()
-    missing = found[found["rate"].isna()]
-    if not missing.empty:
-        what = "on" if cfg.fx_rate == "credit_date" else "averaged over"
-        pairs = (missing[["source_currency", "currency", "window"]].drop_duplicates()
-                 .sort_values(["source_currency", "currency", "window"]))
-        shown = "; ".join(f"{r.source_currency}->{r.currency} {what} {r.window}"
-                          for r in pairs.head(20).itertuples(index=False))
-        more = f" (and {len(pairs) - 20} more)" if len(pairs) > 20 else ""
-        raise CreditingError(
-            f"missing FX rate(s) needed to convert credits to the payee's currency: {shown}{more}. "
-            f"Load them into fx_rates (either direction of the pair is accepted)"
-        )
-    bad = found[found["rate"] <= 0]
+    con.unregister("__spm_needs")
+    bad = found[found["rate"].notna() & (found["rate"] <= 0)]
     if not bad.empty:
         r = bad.iloc[0]
         raise CreditingError(f"FX rate {r.source_currency}->{r.currency} on {r.window} is zero")
-    label = " avg " + found["window"] if cfg.fx_rate == "period_average" else " " + found["window"]
-    found["quote"] = (found["currency"].where(found["inverted"], found["source_currency"]) + "->"
-                      + found["source_currency"].where(found["inverted"], found["currency"]) + label)
-    found["rate_units"] = [int(r * _RATE_UNITS) for r in found["rate"]]
+    has = found["rate"].notna()
+    label = (" avg " if cfg.fx_rate == "period_average" else " ") + found["window"]
+    quote = (found["currency"].where(found["inverted"], found["source_currency"]) + "->"
+             + found["source_currency"].where(found["inverted"], found["currency"]) + label)
+    found["quote"] = quote.where(has, found["window"])
+    found["rate_units"] = pd.array([int(r * _RATE_UNITS) if h else None for r, h in zip(found["rate"], has)],
+                                   dtype="Int64")
     return found[["source_currency", "currency", "credit_date", "rate_units", "inverted", "quote"]]
 
 

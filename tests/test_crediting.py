@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import spm_kernel.plans  # noqa: F401 - import order: plans before plan types
 from spm_kernel.crediting import CreditingConfig, CreditingError, compute_credits, credits_frame
 from spm_kernel.workspace import Workspace
 from tests.engine_company import build_template, copy_of

@@ -155,3 +155,42 @@ def test_cli_calc_close_explain(ws: Workspace) -> None:
     assert result.exit_code == 0 and "closed 2026-02" in result.output
     result = runner.invoke(build_app(), ["calc", "2026-02", "-w", str(folder), "--quiet"])
     assert result.exit_code == 1 and "period 2026-02 is closed" in result.output
+
+
+OVERLAY_PLAN = """\
+plan_id: overlay-plan
+version: 1
+name: Overlay plan
+effective_from: 2026-01-01
+effective_to: 2026-12-31
+assignments:
+  - role: overlay
+components:
+  - id: revenue_only
+    type: rate_table
+    measure: {name: bookings, kinds: [booking, cancellation, refund], window: plan_year}
+    basis: amount
+    application: flat
+    tiers:
+      - {from: 0, rate: 0.05}
+  - id: overlay_commission
+    type: rate_table
+    measure: {name: overlay bookings, kinds: [booking, cancellation, refund], credit_types: [overlay],
+              window: plan_year}
+    basis: amount
+    application: flat
+    tiers:
+      - {from: 0, rate: 0.02}
+"""
+
+
+def test_overlay_credit_counts_only_when_the_plan_asks(ws: Workspace) -> None:
+    (ws.plans_dir / "overlay-plan.yaml").write_text(OVERLAY_PLAN, encoding="utf-8")
+    march = ws.calculate("2026-Q1", progress=False)
+    lines = march.lines().query("plan_id == 'overlay-plan'")
+    paid = lines.groupby(["payee_id", "component"])["amount"].sum().to_dict()
+    # the default measure (direct, split, rule credit) leaves overlay credit out
+    assert all(v == 0 for (p, c), v in paid.items() if c == "revenue_only")
+    # asked for: OV 2% of 1,000.01 - 100.01 = 18.00; SP 2% of 4,228.39 GBP (rule credit labelled overlay) = 84.57
+    assert paid[("OV", "overlay_commission")] == D("18.00")
+    assert paid[("SP", "overlay_commission")] == D("84.57")

@@ -219,7 +219,7 @@ def period_lines(inputs: _Inputs, period: Period, prior: pd.DataFrame) -> pd.Dat
 def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The credits temp table as the plan types want it: ``credit_date`` as datetime64,
     ``amount`` exact (Arrow decimal), ``amount_minor`` as int64 minor units."""
-    table = con.sql(CREDIT_FRAME_SQL + " ORDER BY payee_id, credit_date, credit_id").to_arrow_table()
+    table = con.sql(CREDIT_FRAME_SQL).to_arrow_table()  # plan types order credits themselves
     # money stays Arrow decimal128 (its scalars are exact ``Decimal``; no per-row Python object)
     return table.to_pandas(date_as_object=False,
                            types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
