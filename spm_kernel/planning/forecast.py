@@ -1,22 +1,27 @@
 """Forecasts for planning, from whichever forecaster plugin is installed.
 
 A forecaster is an :class:`spm_kernel.extensions.Forecaster` registered through the
-``spm_register_forecasters`` hook (``ws.registry.forecasters``), e.g. the PyMC bookings model
-of the ``spm-forecast-pymc`` distribution. Planning calls it through the extension contract
-only:
+``spm_register_forecasters`` hook (``ws.registry.forecasters``), e.g. ``pymc_bookings`` of the
+``spm-forecast-pymc`` distribution. Planning uses its contract only:
 
-* ``fit(history)`` with the monthly bookings history of every payee employed in the
-  history window, one row per payee and complete month (0 when nothing was booked):
-  ``series_id`` (payee id), ``period`` (Timestamp, first of month), ``value`` (float, base
-  currency), ``team``, ``region``, ``start_date`` (hire), ``end_date`` (termination);
-* ``predict(model, horizon, samples=...)`` (``samples`` passed when the forecaster accepts
-  it) returning one row per (``series_id``, ``period``, ``sample``) with ``value``; a
-  frame without ``sample`` is one sample.
+* ``history(ws, as_of)``: the forecaster builds its monthly history from the workspace, with
+  months ending before ``as_of``;
+* ``fit(history, **fit_options)`` then ``predict(model, horizon, samples=..., seed=...)``
+  (``samples`` and ``seed`` passed when the forecaster accepts them): one row per
+  (``series_id``, ``period``, ``sample``) with ``value``, base currency. Sample *k* of every
+  series and month comes from the same joint draw, so sums over months and payees of one
+  sample are samples of the totals (what the budget's P10/P50/P90 need).
 
-The history ends at ``as_of``: by default the earlier of the plan year's first day and the
-day after the last won deal's close date, so a partial month is never read as a bad one.
-When no forecaster is installed, :func:`find_forecaster` returns None and the caller falls
-back (quotas to historical share, budgets to 100% of quota), warning that it did.
+``as_of`` defaults to the earlier of the plan year's first day and the day after the last won
+deal's close date, so a partial month is never read as a bad one; the horizon runs from the
+last history month to the plan year's last month, and the plan year's months are kept. A fit
+is reused while the workspace's deals and the request are unchanged (one fit serves the
+quotas and the budget of a planning session). When no forecaster is installed,
+:func:`find_forecaster` returns None and the caller falls back (quotas to historical share,
+budgets to 100% of quota), warning that it did.
+
+:func:`bookings_history` is this module's history builder (bookings as defined in
+:mod:`spm_kernel.planning.history`), which a forecaster may use for its ``history``.
 """
 
 from __future__ import annotations
@@ -81,8 +86,10 @@ def default_as_of(ws: Workspace, year: PlanYear) -> date:
 
 
 def bookings_history(ws: Workspace, as_of: date, months: int = 36) -> pd.DataFrame:
-    """The forecaster input: one row per payee owning or credited a deal and complete month
-    before ``as_of`` in which they were employed, with 0 for months without bookings."""
+    """Monthly bookings history: one row per payee owning or credited a deal and complete
+    month before ``as_of`` in which they were employed, with 0 for months without bookings;
+    columns ``series_id``, ``period`` (Timestamp), ``value`` (float, base currency),
+    ``team``, ``region``, ``start_date`` (hire), ``end_date`` (termination)."""
     end = date(as_of.year, as_of.month, 1)  # exclusive: the month of as_of is not complete
     index = end.year * 12 + end.month - 1 - months
     start = date(index // 12, index % 12 + 1, 1)
@@ -119,24 +126,45 @@ def _accepts(function: Any, name: str) -> bool:
     return name in params or any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+_CACHE: dict[tuple[Any, ...], BookingsForecast] = {}
+_CACHE_LIMIT = 4
+
+
+def _fingerprint(ws: Workspace) -> tuple[Any, ...]:
+    rows = ws.con.execute("""
+        SELECT (SELECT count(*) FROM opportunities), (SELECT max(loaded_at) FROM opportunities),
+               (SELECT count(*) FROM opportunity_splits), (SELECT max(loaded_at) FROM opportunity_splits),
+               (SELECT count(*) FROM payees), (SELECT max(loaded_at) FROM payees)""").fetchall()
+    return tuple(str(v) for v in rows[0])
+
+
 def forecast_bookings(ws: Workspace, year: PlanYear, *, forecaster: str | None = None, samples: int = 200,
-                      history_months: int = 36, as_of: date | None = None) -> BookingsForecast | None:
-    """Forecast every payee's bookings in the plan year's months, or None when no
+                      as_of: date | None = None, seed: int | None = 7,
+                      fit_options: dict[str, Any] | None = None) -> BookingsForecast | None:
+    """Forecast every payee's monthly bookings in the plan year, or None when no
     forecaster is installed (and ``forecaster`` names none)."""
     found = find_forecaster(ws, forecaster)
     if found is None:
         return None
     name, model_maker = found
     as_of = as_of or default_as_of(ws, year)
-    history = bookings_history(ws, as_of, history_months)
-    if history.empty:
-        raise PlanningError(f"no bookings history before {as_of} to fit forecaster {name!r} on")
-    last = history["period"].max()
+    key = (str(ws.path), name, as_of, year.fiscal_year, int(samples), seed, repr(sorted((fit_options or {}).items())),
+           _fingerprint(ws))
+    if key in _CACHE:
+        return _CACHE[key]
+    history = model_maker.history(ws, as_of)
+    if history is None or len(history) == 0:
+        raise PlanningError(f"forecaster {name!r} found no bookings history before {as_of}")
+    last = pd.Timestamp(pd.to_datetime(history["period"]).max())
     horizon = (year.end.year * 12 + year.end.month) - (last.year * 12 + last.month)
     if horizon < 1:
         raise PlanningError(f"the history already covers {year.period_id}: nothing to forecast")
-    model = model_maker.fit(history)
-    options: dict[str, Any] = {"samples": int(samples)} if _accepts(model_maker.predict, "samples") else {}
+    model = model_maker.fit(history, **(fit_options or {}))
+    options: dict[str, Any] = {}
+    if _accepts(model_maker.predict, "samples"):
+        options["samples"] = int(samples)
+    if seed is not None and _accepts(model_maker.predict, "seed"):
+        options["seed"] = seed
     raw = model_maker.predict(model, horizon, **options)
     missing = [c for c in ("series_id", "period", "value") if c not in raw.columns]
     if missing:
@@ -150,4 +178,8 @@ def forecast_bookings(ws: Workspace, year: PlanYear, *, forecaster: str | None =
     })
     out = out.loc[out["month"].isin(set(year.months))].reset_index(drop=True)
     means = out.groupby(["payee_id", "month"], as_index=False)["value"].mean().rename(columns={"value": "mean"})
-    return BookingsForecast(name, as_of, out, means)
+    result = BookingsForecast(name, as_of, out, means)
+    while len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = result
+    return result

@@ -44,8 +44,9 @@ in proportion to ``seasonality[month] x effective months`` summed over each peri
 (forecast monthly means under ``forecast``), so the periods sum exactly to the annual quota.
 ``seasonality='history'`` is each calendar month's share of the history window's bookings.
 Node holders (managers, directors, the VP: :mod:`spm_kernel.planning.roster`) get their
-node's quota, split into periods like the sum of their node's payees. With ``annual_measure``
-set (default ``bookings_annual``) an annual row equal to the sum of the periods is added.
+node's quota, split into periods like the sum of their node's payees. A period with no quota
+(before a new hire starts) has no row. With ``annual_measure`` set (default
+``bookings_annual``) an annual row equal to the sum of the periods is added.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class QuotaSettings(BaseModel):
     productivity: Decimal | dict[str, Decimal] | None = None
     forecaster: str | None = None
     forecast_samples: int = Field(200, ge=1)
+    forecast_options: dict[str, Any] = Field(default_factory=dict, description="passed to the forecaster's fit")
     rates: dict[str, Decimal] = Field(default_factory=dict)
 
     @field_validator("target")
@@ -278,7 +280,7 @@ def _potential_cents(ws: Workspace, people: pd.DataFrame, rates: dict[str, Decim
         raise PlanningError(f"account potential in {', '.join(sorted(set(bad['which'])))} has no planning rate")
     own = frame.set_index("payee_id")["potential"].reindex(people["payee_id"])
     cents = np.array([to_minor(v) if isinstance(v, Decimal) else 0 for v in own], dtype=object)
-    has = own.notna().to_numpy()
+    has = own.notna().to_numpy().copy()
     if settings.segment_potential:
         seg = people["segment"].astype(object).to_numpy()
         extra = np.zeros(len(people), dtype=object)
@@ -359,7 +361,8 @@ def allocate_quotas(ws: Workspace, settings: QuotaSettings | None = None, /, **o
     method = s.method
     forecast: BookingsForecast | None = None
     if method == "forecast":
-        forecast = forecast_bookings(ws, year, forecaster=s.forecaster, samples=s.forecast_samples)
+        forecast = forecast_bookings(ws, year, forecaster=s.forecaster, samples=s.forecast_samples,
+                                     fit_options=s.forecast_options)
         if forecast is None:
             message = ("quota method 'forecast' asked for, but no forecaster is installed "
                        "(ws.registry.forecasters is empty): quotas are allocated by historical share instead")
@@ -557,7 +560,10 @@ def _lines(payee_ids: np.ndarray, currency: np.ndarray, level: str, node: np.nda
         annual = frame.groupby(["payee_id", "currency", "places", "level", "node"], as_index=False, sort=False)[
             ["minor", "base"]].sum()
         annual = annual.assign(measure=s.annual_measure, period_start=year_start, period_end=year_end)
+        frame = frame.loc[(frame["minor"] != 0) | (frame["base"] != 0)]  # no row for a period with no quota
         frame = pd.concat([frame, annual.loc[:, frame.columns]], ignore_index=True)
+    else:
+        frame = frame.loc[(frame["minor"] != 0) | (frame["base"] != 0) | (len(periods) == 1)]
     frame["amount"] = _local_decimals(frame["minor"].to_numpy(), frame["currency"].to_numpy(dtype=object))
     frame["amount_base"] = _decimals(frame["base"])
     return frame.loc[:, ["payee_id", "measure", "period_start", "period_end", "amount", "currency", "amount_base",
