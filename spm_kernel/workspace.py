@@ -158,6 +158,14 @@ class Workspace:
 
         return Disputes(self)
 
+    def statement(self, payee: str, period: str) -> Any:
+        """``payee``'s statement for ``period`` from its closed or latest run: lines with
+        explanations, totals, balances, attainment; ``.to_html()``, ``.to_pdf(path)``,
+        ``.to_xlsx(path)`` (see :mod:`spm_kernel.reports.statements`)."""
+        from spm_kernel.reports.statements import build_statement
+
+        return build_statement(self, payee, period)
+
     # ---- planning (spm_kernel.planning) ----
     @property
     def quota_sets(self) -> Any:
