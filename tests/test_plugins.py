@@ -133,11 +133,11 @@ class _Source(DataSource):
     name = "acme_crm"
     tables = ("opportunities",)
 
-    def check(self, config):  # noqa: ANN001, ANN201
+    def check(self):  # noqa: ANN201
         return "ok"
 
-    def sync(self, ws, config, since=None):  # noqa: ANN001, ANN201
-        return {}
+    def fetch(self, context):  # noqa: ANN001, ANN201
+        return iter(())
 
 
 class _PlanType(PlanType):
