@@ -68,7 +68,7 @@ _REFUSED = {
 }
 
 
-class ExpressionError(SPMError):
+class ExpressionError(SPMError, ValueError):
     """An expression that is not allowed, does not parse, or fails when evaluated."""
 
 

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from spm_kernel.money import decimals_to_minor, fits_int64, minor_to_decimals, round_div
 from spm_kernel.plans.expressions import Expression, compile_expression
-from spm_kernel.plantypes.contract import LINE_COLUMNS, CalcInput, CalcPeriod
+from spm_kernel.plantypes.contract import CREDIT_COLUMNS, LINE_COLUMNS, CalcInput, CalcPeriod
 
 Kind = Literal["booking", "invoice", "payment", "cancellation", "refund"]
 CreditType = Literal["direct", "split", "overlay", "rollup", "rule"]
@@ -272,6 +272,12 @@ def prepare_credits(credits: pd.DataFrame, payees: pd.DataFrame, minor_units: in
     """
     out = credits.copy(deep=False)
     n = len(out)
+    if n == 0:
+        out = out.reindex(columns=list(dict.fromkeys([*CREDIT_COLUMNS, *out.columns])))
+        for column in PREPARED_COLUMNS:
+            out[column] = np.zeros(0, dtype=np.int64)
+        out.attrs["spm_prepared"] = (_payee_fingerprint(payees), minor_units)
+        return out
     out["payee_pos"] = pd.Index(payees["payee_id"].astype(str)).get_indexer(out["payee_id"].astype(str)) \
         if n else np.zeros(0, dtype=np.int64)
     out["credit_day"] = day_numbers(out["credit_date"]) if n else np.zeros(0, dtype=np.int64)
