@@ -59,7 +59,13 @@ def spm_register_plan_types() -> list[PlanType]:
 
     Called once per workspace, when its registry is first used. Collected: return a list of
     :class:`spm_kernel.extensions.PlanType` instances. A plan file names a plan type by its
-    ``name``; an unknown name is an error listing the registered ones.
+    ``name``; an unknown name is an error listing the registered ones. A plan type declares a
+    pydantic ``config_model`` (its options in a plan file, validated when the plan is loaded)
+    and ``calculate(inp: CalcInput) -> DataFrame``: the payout lines of one period for every
+    payee at once. The contract (input frames, output columns, signs, rounding) is in
+    :mod:`spm_kernel.plantypes.contract`; docs/plans.md shows a plan type in under 50 lines
+    (``plugins/spm-plan-margin``). The built-in plan types are ``trylast``: registering a
+    built-in's name replaces it.
     """
 
 
