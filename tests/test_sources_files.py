@@ -95,3 +95,17 @@ def test_unreadable_files_and_bad_mappings_are_clear_errors(ws):
     (folder / "mapping.yaml").write_text(yaml.safe_dump({"payees": {"files": "nothing-*.csv"}}), "utf-8")
     with pytest.raises(SourceError, match="no readable file .* matches the files of: payees"):
         configured_source(ws, "exports").check()
+
+
+def test_spm_sync_shows_a_progress_bar_and_the_counts(ws):
+    from typer.testing import CliRunner
+
+    from spm_kernel.cli import build_app
+
+    path = ws.path
+    ws.close()
+    result = CliRunner().invoke(build_app(), ["sync", "exports", "-w", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "sync exports" in result.stderr and "records" in result.stderr  # the tqdm bar
+    assert "opportunities: 3 read, 2 inserted, 0 updated, 0 unchanged, 0 deleted, 1 rejected" in result.stdout
+    assert "1 record(s) quarantined: see `spm sync --show-rejects exports`" in result.stdout
