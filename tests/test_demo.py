@@ -394,6 +394,7 @@ def test_training_effect_is_injected_and_known(monkeypatch: pytest.MonkeyPatch) 
 
 # ---- determinism, refusal, --force ----
 
+@pytest.mark.slow
 def test_refuses_a_workspace_with_data_and_force_rebuilds_it_identically(
         spm_demo_template: Path, tmp_path: Path) -> None:
     target = tmp_path / "acme"
@@ -434,6 +435,32 @@ def test_another_seed_gives_another_company() -> None:
     assert not a["transactions"].column("amount").equals(b["transactions"].column("amount"))
     again = generate_division(7, 0).tables
     assert all(again[name].equals(a[name]) for name in a)
+
+
+@pytest.mark.slow
+def test_a_failed_bulk_build_leaves_nothing_behind(spm_workspace: Workspace, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from spm_kernel.demo import build as build_module
+
+    fail_at = [1]  # the first division is written and committed before the failure
+
+    def broken(seed: int, index: int):
+        if index == fail_at[0]:
+            raise RuntimeError("disk full")
+        return generate_division(seed, index)
+
+    monkeypatch.setattr(build_module, "generate_division", broken)
+    memory_limit = one(spm_workspace, "SELECT current_setting('memory_limit')")
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_demo(spm_workspace, scale=3, progress=False)
+    assert {name: spm_workspace.count(name) for name in TABLE_ORDER} == {name: 0 for name in TABLE_ORDER}
+    assert spm_workspace.count("import_log") == 0
+    assert one(spm_workspace, "SELECT current_setting('memory_limit')") == memory_limit  # restored
+
+    fail_at[0] = 0
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_demo(tmp_path / "bench", scale=3, progress=False)
+    assert list(tmp_path.iterdir()) == []  # no target, no staging folder left
 
 
 def test_build_into_an_open_workspace_must_be_empty(spm_demo_workspace: Workspace) -> None:

@@ -4,8 +4,10 @@
   table in reference order: the demo doubles as a realistic end-to-end test of the import
   path (types, choices, references, split sums, row rules).
 * **Larger scales** stream division by division straight into DuckDB: each division's Arrow
-  tables are appended with ``INSERT INTO t SELECT ... FROM arrow_chunk``, all inside one
-  transaction, so memory holds one division at a time and a failed build writes nothing.
+  tables are appended with ``INSERT INTO t SELECT ... FROM arrow_chunk`` in one transaction
+  per division, so memory holds one division at a time (see :func:`_insert_bulk` for why not
+  one transaction for the whole build), with DuckDB's buffer pool capped meanwhile. A failed
+  build leaves nothing behind (staging folder, or the open workspace emptied again).
   Row-level validation is skipped there on purpose: the generator produces valid data by
   construction (its first division *is* the scale-1 company, which the importer accepts),
   and the validator's per-cell text parsing would cost minutes on ten million rows. The test
@@ -27,7 +29,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,7 @@ from spm_kernel.store.schema import get_table
 from spm_kernel.workspace import DATABASE_FILE, PLANS_DIR, Workspace, open_workspace
 
 MAX_SCALE = 9999
+BULK_MEMORY_LIMIT = "1GB"  # DuckDB's buffer pool during a bulk build (it spills beyond it)
 _CHUNK_VIEW = "__spm_demo_chunk"
 
 
@@ -175,42 +180,71 @@ def _append(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, loaded_a
 
 
 def _insert_bulk(ws: Workspace, scale: int, seed: int, progress: bool) -> None:
-    """Scale > 1: division by division into DuckDB, in one transaction."""
+    """Scale > 1: division by division straight into DuckDB, one transaction per division.
+
+    One transaction for the whole build would keep every uncommitted row and every primary
+    key index entry in memory until the end (about 100 MB a division, 5 GB at scale 50);
+    committing each division lets DuckDB write it out, so memory stays flat. The build stays
+    all or nothing: a folder target is built in a staging folder that is thrown away on
+    failure, and an open workspace (empty when the build started) is emptied again.
+    """
     con = ws.con
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     counts: Counter[str] = Counter()
+    import_ids = {name: uuid.uuid4().hex[:12] for name in TABLE_ORDER}
     director_usd = []
+
+    def write(batch: dict[str, pa.Table]) -> None:
+        for name in TABLE_ORDER:
+            if name in batch:
+                counts[name] += _append(con, name, batch[name], started)
+
+    def finish() -> None:
+        counts["quotas"] += _append(con, "quotas", vp_quota_table(director_usd), started)
+        finished = datetime.now(timezone.utc).replace(tzinfo=None)
+        for name in TABLE_ORDER:
+            digest = hashlib.sha256(f"{co.SOURCE} seed={seed} scale={scale} table={name}".encode()).hexdigest()[:16]
+            con.execute("INSERT INTO import_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [import_ids[name], name, co.SOURCE, started, finished, counts[name], counts[name], 0, 0,
+                         digest])
+
     t0 = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute(f"SET memory_limit = '{BULK_MEMORY_LIMIT}'")
     try:
         with tqdm(total=scale, desc="spm demo", unit="division", disable=not progress) as bar:
-            batch = generate_company_tables(seed, scale)
-            for name in TABLE_ORDER:
-                if name in batch:
-                    counts[name] += _append(con, name, batch[name], started)
+            _in_transaction(con, partial(write, generate_company_tables(seed, scale)))
             for index in range(scale):
                 division = generate_division(seed, index)
                 director_usd.append(division.director_usd)
-                for name in TABLE_ORDER:
-                    if name in division.tables:
-                        counts[name] += _append(con, name, division.tables[name], started)
+                _in_transaction(con, partial(write, division.tables))
                 del division
                 bar.update(1)
                 bar.set_postfix(transactions=f"{counts['transactions']:,}",
                                 rate=f"{counts['transactions'] / (time.perf_counter() - t0):,.0f}/s")
-            counts["quotas"] += _append(con, "quotas", vp_quota_table(director_usd), started)
-        finished = datetime.now(timezone.utc).replace(tzinfo=None)
-        results = []
-        for name in TABLE_ORDER:
-            digest = hashlib.sha256(f"{co.SOURCE} seed={seed} scale={scale} table={name}".encode()).hexdigest()[:16]
-            result = LoadResult(name, co.SOURCE, counts[name], counts[name], 0, 0, uuid.uuid4().hex[:12])
-            con.execute("INSERT INTO import_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [result.import_id, name, co.SOURCE, started, finished, counts[name], counts[name], 0, 0,
-                         digest])
-            results.append(result)
-        con.execute("COMMIT")
+            _in_transaction(con, finish)
+    except BaseException:
+        _in_transaction(con, lambda: [con.execute(f"DELETE FROM {q(name)}") for name in TABLE_ORDER])
+        raise
+    finally:
+        _restore_memory_limit(con, limit)
+    for name in TABLE_ORDER:
+        result = LoadResult(name, co.SOURCE, counts[name], counts[name], 0, 0, import_ids[name])
+        ws.plugins.hook.spm_after_load(ws=ws, table=name, result=result)
+
+
+def _restore_memory_limit(con: duckdb.DuckDBPyConnection, before: str) -> None:
+    """Put the memory limit back: the default exactly (``RESET``), else the value it showed."""
+    con.execute("RESET memory_limit")
+    if con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] != before:
+        con.execute(f"SET memory_limit = '{before}'")
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], object]) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        work()
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    for result in results:
-        ws.plugins.hook.spm_after_load(ws=ws, table=result.table, result=result)
+    con.execute("COMMIT")

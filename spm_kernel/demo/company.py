@@ -44,7 +44,7 @@ SEGMENTS: tuple[tuple[str, str], ...] = (("SMB", "SMB"), ("MM", "Mid-Market"), (
 BUDGET_RATES = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27}  # 1 unit = this many USD (planning rates)
 CURRENCIES = ("USD", "EUR", "GBP")
 
-SEATS = (10, 9, 7)                 # rep seats per team at the start of FY2024
+SEATS = (10, 9, 8)                 # rep seats per team at the start of FY2024
 GROWTH_SEATS = 1                   # seats each team opens during the three years
 RAMP_MONTHS = (3, 6, 9)            # months until a new hire reaches full productivity
 ANNUAL_ATTRITION = 0.16            # leaving hazard per year for a rep of average skill
