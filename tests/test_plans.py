@@ -285,3 +285,20 @@ def test_demo_plan_on_a_small_company(types) -> None:
     assert got[("r2", "commission", "earning")] == D("1600.00")
     assert got[("r2", "new_hire_draw", "draw_topup")] == D("1400.00")
     assert ("r1", "new_hire_draw", "draw_topup") not in got
+
+
+def test_docs_show_the_margin_plugin_verbatim_and_the_demo_plan() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "plans.md").read_text("utf-8")
+    source = (Path(__file__).resolve().parents[1] / "plugins" / "spm-plan-margin" / "spm_plan_margin" / "__init__.py").read_text("utf-8")
+    block = docs.split("with a discount-based decelerator:\n\n```python\n", 1)[1].split("```", 1)[0]
+    assert block == source
+    assert len([line for line in source.splitlines() if line.strip()]) < 50
+
+
+def test_docs_full_plan_file_is_the_demo_plan(types) -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "plans.md").read_text("utf-8")
+    block = docs.split("## A full plan file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    shown = load_plan_text(block, types, "docs/plans.md")
+    demo = load_plan_file(DEMO_PLANS / "fy2026-ae-plan.yaml", types)
+    assert [c.config.model_dump() for c in shown.components] == [c.config.model_dump() for c in demo.components]
+    assert shown.spec.model_dump(exclude={"description"}) == demo.spec.model_dump(exclude={"description"})
