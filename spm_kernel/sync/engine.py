@@ -26,6 +26,7 @@ watermark then stays where it was, so the next sync reads the same changes again
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -92,12 +93,15 @@ def run_sync(ws: Workspace, source: DataSource, since: datetime | None = None, *
     since_json = json.dumps({"*": since.isoformat()} if since else ({} if mode == "full" else previous))
     bar = tqdm(desc=f"sync {name}", unit=" records", disable=not progress, leave=False)
 
+    lock = threading.Lock()  # sources may read several streams at once
+
     def advance(n: int = 0, total: int | None = None) -> None:
-        if total:
-            bar.total = (bar.total or 0) + total
-            bar.refresh()
-        if n:
-            bar.update(n)
+        with lock:
+            if total:
+                bar.total = (bar.total or 0) + total
+                bar.refresh()
+            if n:
+                bar.update(n)
 
     context = SyncContext(source=name, full=mode == "full", watermarks=previous,
                           override=since if mode == "incremental" else None, advance=advance)

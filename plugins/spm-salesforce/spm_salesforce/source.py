@@ -13,6 +13,7 @@ Money is parsed from the JSON text straight to ``Decimal`` (``parse_float=Decima
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -73,6 +74,8 @@ class SalesforceConfig(BaseModel):
                                                     "DatedConversionRate)")
     corporate_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     timeout_seconds: float = Field(120, gt=0)
+    concurrency: int = Field(4, ge=1, le=10, description="objects read at the same time (Salesforce allows "
+                                                          "10 open query cursors per user)")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     payees: ObjectSettings = Field(default_factory=lambda: ObjectSettings(where="UserType = 'Standard'"))
     hierarchy: ObjectSettings = Field(default_factory=ObjectSettings)
@@ -294,14 +297,39 @@ class SalesforceSource(DataSource):
         return config.multi_currency if flag is None and table == "fx_rates" else flag is not False
 
     def fetch(self, context: SyncContext) -> Iterator[Batch]:
+        """Read every enabled object, ``concurrency`` of them at a time (each on its own
+        connection), and yield their batches in table order once all are read."""
         sf = self.client()
+        reads: list[Callable[[Salesforce], list[Batch]]] = []
         if self._enabled("payees") or self._enabled("hierarchy"):
-            yield from self._users(sf, context)
+            reads.append(lambda client: list(self._users(client, context)))
         for table in ("accounts", "opportunities", "opportunity_splits", "fx_rates"):
             if self._enabled(table):
-                yield self._simple(sf, context, table)
+                reads.append(lambda client, t=table: [self._simple(client, context, t)])
         if self._enabled("opportunity_stage_history"):
-            yield self._history(sf, context)
+            reads.append(lambda client: [self._history(client, context)])
+        workers = min(self.settings().concurrency, len(reads))
+        if workers <= 1:
+            results = [read(sf) for read in reads]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="spm-salesforce") as pool:
+                futures = [pool.submit(lambda read=read: read(self._another(sf))) for read in reads]
+                results = [future.result() for future in futures]
+        for batches in results:
+            yield from batches
+
+    def _another(self, sf: Salesforce) -> Salesforce:
+        """A client on its own HTTP session sharing ``sf``'s login (sessions are not shared
+        between threads)."""
+        config: SalesforceConfig = self.settings()
+        if self._session_factory is not None:
+            session = self._session_factory()
+        elif config.ca_bundle is not None:
+            session = _PinnedCASession(config.ca_bundle)
+        else:
+            session = requests.Session()
+        return Salesforce(instance=sf.sf_instance, session_id=sf.session_id, version=config.api_version,
+                          session=session, parse_float=Decimal, object_pairs_hook=dict)
 
     def _users(self, sf: Salesforce, context: SyncContext) -> Iterator[Batch]:
         payees, settings = self._mapping("payees")
