@@ -1,6 +1,7 @@
 """The ``sql`` source against a real PostgreSQL server started for these tests.
 
-The fixture runs Debian's server binaries (``/usr/lib/postgresql/*/bin``): ``initdb`` a
+The fixture runs Debian's server binaries (``/usr/lib/postgresql/*/bin``, else ``initdb`` on
+the PATH): ``initdb`` a
 throwaway cluster in a temporary folder (as the ``postgres`` user when the tests run as
 root, since PostgreSQL refuses to run as root), ``pg_ctl start`` it on a free port of
 127.0.0.1 with password authentication, and stop it and delete the folder at the end.
@@ -54,8 +55,12 @@ class Postgres:
 
 
 def _bindir() -> Path | None:
+    """Debian's newest server binaries, else an ``initdb`` on the PATH (e.g. conda's)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    return Path(found[-1]).parent if found else None
+    if found:
+        return Path(found[-1]).parent
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path else None
 
 
 def _free_port() -> int:
