@@ -53,7 +53,7 @@ def test_scale_one_goes_through_the_validated_importer(spm_demo_workspace: Works
     assert ws.config.name == "Northwind Analytics"
     assert "Northwind Analytics" in (ws.path / "workspace.yaml").read_text()
     log = dict(rows(ws, "SELECT table_name, rows_read FROM import_log WHERE source = 'spm demo'"))
-    assert set(log) == set(TABLE_ORDER)
+    assert set(TABLE_ORDER) <= set(log)
     for name in TABLE_ORDER:
         assert ws.count(name) == log[name] > 0, name
     assert one(ws, "SELECT count(*) FROM transactions") >= 200_000
@@ -483,7 +483,7 @@ def test_scaled_build_is_bulk_valid_and_contains_the_scale_one_company(
     assert one(ws, "SELECT count(*) FROM transactions") >= 400_000
     # one import_log row per table, counting what was written
     log = dict(rows(ws, "SELECT table_name, rows_read FROM import_log WHERE source = 'spm demo'"))
-    assert log == {name: ws.count(name) for name in TABLE_ORDER}
+    assert {name: log.get(name) for name in TABLE_ORDER} == {name: ws.count(name) for name in TABLE_ORDER}
 
     # the scale-1 company is exactly the first division (company-wide spend and the VP's
     # quotas grow with the scale)
