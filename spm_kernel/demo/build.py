@@ -47,7 +47,7 @@ from spm_kernel.demo.generator import (
 from spm_kernel.errors import SPMError
 from spm_kernel.ingest.loader import LoadResult
 from spm_kernel.ingest.validate import q
-from spm_kernel.store.schema import get_table
+from spm_kernel.store.schema import TABLES, get_table
 from spm_kernel.workspace import DATABASE_FILE, PLANS_DIR, Workspace, open_workspace
 
 MAX_SCALE = 9999
@@ -61,8 +61,8 @@ def build_demo(target: str | Path | Workspace, scale: int = 1, seed: int = 7, pr
 
     ``target`` is a folder (created if missing) or an open, empty :class:`Workspace`.
     ``scale`` multiplies the company: 1 is about 200 payees through the validated importer;
-    N is N divisions (about 200 payees and 230,000 transactions each) bulk-inserted in one
-    transaction. ``seed`` fixes every random draw: the same seed gives identical tables on
+    N is N divisions (about 205 payees and 215,000 transactions each) bulk-inserted division by
+    division. ``seed`` fixes every random draw: the same seed gives identical tables on
     every machine. ``progress`` shows a ``tqdm.auto`` bar.
 
     A folder that already holds a workspace with data is refused with :class:`SPMError`
@@ -106,9 +106,10 @@ def _describe(found: dict[str, int]) -> str:
 
 
 def _rows_present(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    names = [r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-        "AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations' ORDER BY table_name").fetchall()]
+    """Row counts of the non-empty data tables (the importable canonical tables)."""
+    existing = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    names = [spec.name for spec in TABLES if spec.importable and spec.name in existing]
     if not names:
         return {}
     counts = con.execute(" UNION ALL ".join(
