@@ -179,8 +179,9 @@ def main() -> None:
     server.join(10)
     ws.close()
 
+    load = os.getloadavg()[0]
     print(f"Salesforce sync benchmark: {n_deals:,} opportunities, {args.changes:,} changes "
-          f"({'quick' if args.quick else 'full size'})")
+          f"({'quick' if args.quick else 'full size'}); {os.cpu_count()} CPUs, load average {load:.1f}")
     print(f"{'run':<18}{'records':>10}{'client recs':>12}{'sync s':>9}{'client s':>10}{'ratio':>7}{'target s':>10}  ok")
     for name, n, nc, s, b, target in rows:
         print(f"{name:<18}{n:>10,}{nc:>12,}{s:>9.2f}{b:>10.2f}{s / b:>7.2f}{target:>10.0f}  {'yes' if s < target else 'NO'}")
@@ -191,7 +192,8 @@ def main() -> None:
                       "full_ratio": round(full_s / base_full_s, 2), "full_records": full.total("read"),
                       "incremental_s": round(inc_s, 3), "incremental_client_s": round(base_inc_s, 3),
                       "incremental_ratio": round(inc_s / base_inc_s, 2), "incremental_updated": changes,
-                      "full_ok": full_s < FULL_TARGET, "incremental_ok": inc_s < INCREMENTAL_TARGET}))
+                      "full_ok": full_s < FULL_TARGET, "incremental_ok": inc_s < INCREMENTAL_TARGET,
+                      "load_average": round(load, 2)}))
 
 
 if __name__ == "__main__":

@@ -105,15 +105,18 @@ def run_sync(ws: Workspace, source: DataSource, since: datetime | None = None, *
 
     context = SyncContext(source=name, full=mode == "full", watermarks=previous,
                           override=since if mode == "incremental" else None, advance=advance)
+    shown = ws.con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]
     try:
         batches = list(source.fetch(context))
         bar.set_description(f"sync {name}: writing")
+        ws.con.execute("SET enable_progress_bar = false")  # the sync's own bar says it all
         result = _write(ws, name, source.name, sync_id, mode, started, clock, since_json,
                         previous, batches)
     except BaseException as exc:
         _record_failure(ws, name, source.name, sync_id, mode, started, since_json, exc)
         raise
     finally:
+        ws.con.execute(f"SET enable_progress_bar = {'true' if shown else 'false'}")
         bar.close()
     for table, counts in result.counts.items():
         if counts.inserted or counts.updated or counts.deleted:
