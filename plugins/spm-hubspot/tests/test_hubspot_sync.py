@@ -159,3 +159,26 @@ def test_connection_dropping_mid_sync(spm_workspace_factory, settings, hubspot):
     again = run(ws)
     assert again.status == "succeeded"
     pd.testing.assert_frame_equal(before, ws.table("opportunities"))
+
+
+def test_past_the_search_window_the_source_lists_and_keeps_the_changes(spm_workspace_factory, settings, hubspot,
+                                                                       monkeypatch):
+    import spm_hubspot.source
+
+    ws = workspace(spm_workspace_factory, settings)
+    run(ws)
+    monkeypatch.setattr(spm_hubspot.source, "SEARCH_WINDOW", 1)
+    for d in hubspot.objects["deals"][:2]:
+        d["properties"].update({"hs_lastmodifieddate": modified(23), "amount": "1.00"})
+    hubspot.requests.clear()
+    result = run(ws)
+    opp = result.counts["opportunities"]
+    assert (opp.read, opp.updated, opp.unchanged) == (3, 2, 1)  # with the boundary record, unchanged
+    assert any(p.startswith("/crm/v3/objects/deals?") for _, p, _ in hubspot.requests)  # listed instead
+
+
+def test_only_the_configured_pipelines(spm_workspace_factory, settings):
+    ws = workspace(spm_workspace_factory, {**settings, "pipelines": ["partners"]})
+    result = run(ws)
+    assert result.counts["opportunities"].inserted == 0 and ws.count("opportunities") == 0
+    assert ws.count("accounts") == 2

@@ -317,3 +317,21 @@ class _Plugin:
 def test_fake_server_speaks_plain_http_too():
     with FakeSalesforce({"User": []}) as fake:
         assert fake.instance_url.startswith("http://127.0.0.1:")
+
+
+def test_multi_currency_org_reads_currencies_and_dated_fx(spm_workspace_factory, settings, salesforce):
+    salesforce.upsert("Opportunity", {"Id": "0062", "CurrencyIsoCode": "EUR"})
+    salesforce.records["DatedConversionRate"] = [
+        {"Id": "04w1", "IsoCode": "USD", "ConversionRate": 1.0, "StartDate": "2024-01-01", "SystemModstamp": stamp(6)},
+        {"Id": "04w2", "IsoCode": "EUR", "ConversionRate": 0.912345, "StartDate": "2024-01-01", "SystemModstamp": stamp(6)},
+        {"Id": "04w3", "IsoCode": "GBP", "ConversionRate": 0.79, "StartDate": "2024-02-01", "SystemModstamp": stamp(6)},
+    ]
+    ws = workspace(spm_workspace_factory, {**settings, "multi_currency": True})
+    result = run(ws)
+    assert result.counts["fx_rates"].inserted == 2  # the corporate currency's own rate is not a rate
+    fx = ws.table("fx_rates")
+    assert fx[["rate_date", "from_currency", "to_currency", "rate"]].astype(str).values.tolist() == [
+        ["2024-01-01", "USD", "EUR", "0.91234500"], ["2024-02-01", "USD", "GBP", "0.79000000"]]
+    currencies = ws.table("opportunities").set_index("opportunity_id")["currency"]
+    assert currencies["0062"] == "EUR" and currencies["0061"] == "USD"  # no CurrencyIsoCode: the default
+    assert any("CurrencyIsoCode" in q and "FROM Opportunity" in q for _, q in salesforce.queries)
