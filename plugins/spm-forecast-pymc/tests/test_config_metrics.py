@@ -1,0 +1,52 @@
+"""Config merging and hashing; accuracy measures worked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from spm_forecast_pymc.config import BookingsConfig, config_hash, merge
+from spm_forecast_pymc.metrics import brier, coverage, crps_normal, crps_samples, mase, mase_scale, smape
+
+
+def test_partial_config_is_merged_over_defaults_at_any_depth():
+    cfg = merge(BookingsConfig(), {"sampler": {"draws": 123}, "horizon": 6})
+    assert cfg.sampler.draws == 123
+    assert cfg.sampler.tune == BookingsConfig().sampler.tune  # untouched sibling keeps default
+    assert cfg.horizon == 6 and cfg.priors.level_sd == 1.0
+
+
+def test_unknown_option_is_refused():
+    with pytest.raises(ValidationError, match="drawz"):
+        merge(BookingsConfig(), {"sampler": {"drawz": 10}})
+
+
+def test_hash_ignores_display_and_parallelism_but_not_results():
+    base = BookingsConfig()
+    assert config_hash(base) == config_hash(merge(base, {"sampler": {"progressbar": False, "cores": 1}}))
+    assert config_hash(base) != config_hash(merge(base, {"sampler": {"draws": 401}}))
+
+
+def test_mase_and_smape_by_hand():
+    train = np.array([10.0, 20, 30, 40, 12, 22, 32, 42])  # m=4: seasonal diffs all 2
+    assert mase_scale(train, m=4) == pytest.approx(2.0)
+    assert mase(np.array([14.0, 24]), np.array([13.0, 27]), 2.0) == pytest.approx((1 + 3) / 2 / 2)
+    # |10-5| * 200 / 15 = 66.67 ; 0 vs 0 counts as perfect
+    assert smape(np.array([10.0, 0.0]), np.array([5.0, 0.0])) == pytest.approx(66.6667 / 2, rel=1e-4)
+    assert np.isnan(mase_scale(np.ones(20), m=4))
+
+
+def test_crps_of_samples_matches_definition_and_normal_form():
+    # samples {0, 2}, outcome 1: E|X-y| = 1, E|X-X'| = (0+2+2+0)/4 = 1 -> CRPS = 1 - 0.5 = 0.5
+    assert crps_samples(np.array([0.0, 2.0]), np.array(1.0)) == pytest.approx(0.5)
+    # a point forecast's CRPS is its absolute error
+    assert crps_samples(np.array([3.0, 3.0, 3.0]), np.array(5.0)) == pytest.approx(2.0)
+    rng = np.random.default_rng(0)
+    draws = rng.normal(1.0, 2.0, 200_000)
+    assert crps_samples(draws, np.array(0.5)) == pytest.approx(crps_normal(1.0, 2.0, 0.5), rel=0.01)
+
+
+def test_coverage_and_brier():
+    assert coverage(np.array([1, 5, 9]), np.array([0, 0, 0]), np.array([5, 5, 5])) == pytest.approx(2 / 3)
+    assert brier(np.array([1.0, 0.0, 0.5]), np.array([1, 1, 0])) == pytest.approx((0 + 1 + 0.25) / 3)
