@@ -29,6 +29,8 @@ import yaml
 
 from spm_kernel.sync import SourceError, configured_source, list_rejects
 
+pytestmark = pytest.mark.slow  # starts a PostgreSQL cluster (initdb, pg_ctl): about 15 s
+
 PASSWORD = "pg-s3cret-for-tests"
 HOW = ("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install them with "
        "`apt-get install -y postgresql` (Debian/Ubuntu), or run `make test` as root, which does")
