@@ -61,8 +61,9 @@ from spm_kernel.money import MINOR_UNITS
 CONFIG_FILE = "crediting.yaml"
 CreditType = Literal["direct", "split", "overlay", "rule", "rollup"]
 CREDIT_TYPES: tuple[str, ...] = ("direct", "split", "overlay", "rule", "rollup")
-TX = "__spm_credit_tx"
 CREDITS = "__spm_credits"
+TX = f"{CREDITS}_tx"
+NARROW = f"{CREDITS}_n"
 CLOSURE = "__spm_hierarchy_closure"
 _FULL = 100_000_000  # 100% in millionths of a percent (the scale of DECIMAL(18,6))
 _RATE_UNITS = 100_000_000  # FX rates are DECIMAL(18,8)
@@ -134,26 +135,35 @@ def _cents_to_money(cents: str) -> str:
 def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
                     config: CreditingConfig | None = None, table: str = CREDITS,
                     fiscal_year_start_month: int = 1) -> CreditSummary:
-    """Credit every transaction dated ``start``..``end`` (inclusive) into temp table ``table``.
+    """Credit every transaction dated ``start``..``end`` (inclusive); the credits are the
+    temp view ``table``.
 
-    The table has one row per credit with the columns of the ``credits`` table (without
+    The view has one row per credit with the columns of the ``credits`` table (without
     ``credit_no`` and ``run_id``) plus ``cents`` and ``source_cents`` (the amounts as
     integer hundredths) and ``unit`` (hundredths per minor unit of the payee's currency: 1,
-    or 100 for JPY). Raises :class:`CreditingError` for revenue splits that do not sum
-    to 100%, a missing FX rate, a crediting rule with ``valid_to`` not after ``valid_from``,
-    or a cycle in the hierarchy. Runs inside the caller's transaction, if any; it writes
-    only temp tables.
+    or 100 for JPY). It reads two temp tables, kept narrow so that millions of credits stay
+    cheap: ``<table>_tx`` (one row per transaction, its attributes, keyed by ``tx_idx``)
+    and ``<table>_n`` (one row per credit: ``tx_idx``, payee, type, rule, amounts, FX).
+    Drop all three with :func:`drop_credits`.
+
+    Raises :class:`CreditingError` for revenue splits that do not sum to 100%, a missing FX
+    rate, an amount with a fraction of its currency's minor unit, a crediting rule with
+    ``valid_to`` not after ``valid_from``, or a cycle in the hierarchy (and then leaves no
+    temp table behind). Runs inside the caller's transaction, if any; it writes only temp
+    tables.
     """
     cfg = config or CreditingConfig()
+    tx, narrow = f"{table}_tx", f"{table}_n"
     kinds = ""
     params: list[object] = [start, end, start, end]
     if cfg.transaction_kinds is not None:
         kinds = f" AND t.kind IN ({', '.join('?' for _ in cfg.transaction_kinds)})"
         params += list(cfg.transaction_kinds)
+    drop_credits(con, table)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {TX} AS
-        SELECT t.transaction_id, t.original_transaction_id, t.kind, t.transaction_date AS credit_date,
+        CREATE TEMP TABLE {tx} AS
+        SELECT t.tx_idx, t.transaction_id, t.original_transaction_id, t.kind, t.transaction_date AS credit_date,
                CAST(t.amount * 100 AS BIGINT) // {_unit_sql('t.currency')} AS units,
                {_unit_sql('t.currency')} AS src_unit, CAST(t.amount * 100 AS BIGINT) AS cents,
                t.currency AS source_currency,
@@ -162,7 +172,7 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
                coalesce(t.segment, o.segment, a.segment) AS segment,
                coalesce(t.region_id, a.region_id) AS region_id,
                o.deal_type
-        FROM (SELECT * FROM transactions WHERE transaction_date BETWEEN ? AND ?) t
+        FROM (SELECT rowid AS tx_idx, * FROM transactions WHERE transaction_date BETWEEN ? AND ?) t
         LEFT JOIN (SELECT transaction_id, opportunity_id FROM transactions
                    WHERE transaction_id IN (SELECT original_transaction_id FROM transactions
                                             WHERE transaction_date BETWEEN ? AND ? AND opportunity_id IS NULL
@@ -175,27 +185,46 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         params,
     )
     try:
-        _check_minor_units(con)
-        _check_splits(con)
+        _check_minor_units(con, tx)
+        _check_splits(con, tx)
         _check_rules(con)
         if cfg.rollup:
             build_hierarchy_closure(con)
-        con.register("__spm_rates", _candidate_rates(con, cfg, fiscal_year_start_month))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_converted_sql(_credits_sql(cfg))}")
-        _check_rates(con, table, cfg)
+        con.register("__spm_rates", _candidate_rates(con, cfg, fiscal_year_start_month, tx))
+        con.execute(f"CREATE TEMP TABLE {narrow} AS {_converted_sql(_credits_sql(cfg, tx))}")
+        _check_rates(con, narrow, cfg)
+        con.execute(f"CREATE TEMP VIEW {table} AS {_full_sql(narrow, tx)}")
         counts = con.execute(
-            f"SELECT (SELECT count(*) FROM {TX}), (SELECT count(*) FROM {table}), "
-            f"(SELECT count(*) FROM {TX} t WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {table} c WHERE c.transaction_id = t.transaction_id))"
+            f"SELECT (SELECT count(*) FROM {tx}), (SELECT count(*) FROM {narrow}), "
+            f"(SELECT count(*) FROM {tx} t WHERE NOT EXISTS (SELECT 1 FROM {narrow} c WHERE c.tx_idx = t.tx_idx))"
         ).fetchall()[0]
     except BaseException:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+        drop_credits(con, table)
         raise
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {TX}")
         con.execute(f"DROP TABLE IF EXISTS {CLOSURE}")
         con.unregister("__spm_rates")
     return CreditSummary(table, start, end, int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+def drop_credits(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> None:
+    """Drop the temp view of credits ``table`` and the tables behind it (if they exist)."""
+    con.execute(f"DROP VIEW IF EXISTS {table}")
+    con.execute(f"DROP TABLE IF EXISTS {table}_n")
+    con.execute(f"DROP TABLE IF EXISTS {table}_tx")
+
+
+def _full_sql(narrow: str, tx: str) -> str:
+    """Every column of a credit: the narrow credit joined with its transaction."""
+    return f"""
+        SELECT t.transaction_id || '/' || n.payee_id || '/' || n.credit_type ||
+               CASE WHEN n.credit_type = 'rollup' THEN '/' || n.source_payee_id
+                    WHEN n.credit_type IN ('rule', 'overlay') THEN '/' || n.rule ELSE '' END AS credit_id,
+               t.transaction_id, t.original_transaction_id, t.opportunity_id, t.account_id, n.payee_id,
+               n.credit_type, n.rule, n.rollup_level, n.source_payee_id, n.share, n.source_currency, n.unit,
+               n.currency, n.credit_date, t.kind, t.product, t.segment, t.region_id, t.deal_type, n.cents,
+               n.amount, n.source_amount, n.source_cents, n.fx_rate, n.fx_quote, n.tx_idx
+        FROM {narrow} n JOIN {tx} t ON t.tx_idx = n.tx_idx"""
 
 
 def _unit_sql(currency: str) -> str:
@@ -204,10 +233,10 @@ def _unit_sql(currency: str) -> str:
     return f"CAST(CASE {currency} {whens} ELSE 1 END AS BIGINT)"
 
 
-def _check_minor_units(con: duckdb.DuckDBPyConnection) -> None:
+def _check_minor_units(con: duckdb.DuckDBPyConnection, tx: str = TX) -> None:
     bad = con.execute(
         f"SELECT transaction_id, CAST(CAST(cents AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2)), source_currency "
-        f"FROM {TX} WHERE cents % src_unit <> 0 ORDER BY transaction_id LIMIT 20"
+        f"FROM {tx} WHERE cents % src_unit <> 0 ORDER BY transaction_id LIMIT 20"
     ).fetchall()
     if bad:
         shown = "; ".join(f"transaction {t}: {a} {c}" for t, a, c in bad)
@@ -215,13 +244,13 @@ def _check_minor_units(con: duckdb.DuckDBPyConnection) -> None:
                              f"exactly: {shown}")
 
 
-def _check_splits(con: duckdb.DuckDBPyConnection) -> None:
+def _check_splits(con: duckdb.DuckDBPyConnection, tx: str = TX) -> None:
     bad = con.execute(
         f"""
         SELECT opportunity_id, CAST(sum(percent) AS VARCHAR) AS total
         FROM opportunity_splits
         WHERE split_type = 'revenue'
-          AND opportunity_id IN (SELECT opportunity_id FROM {TX} WHERE opportunity_id IS NOT NULL)
+          AND opportunity_id IN (SELECT opportunity_id FROM {tx} WHERE opportunity_id IS NOT NULL)
         GROUP BY opportunity_id HAVING sum(percent) <> 100 ORDER BY opportunity_id
         """
     ).fetchall()
@@ -276,10 +305,11 @@ def build_hierarchy_closure(con: duckdb.DuckDBPyConnection, table: str = CLOSURE
                              f"directly or through others): {shown}")
 
 
-def _credits_sql(cfg: CreditingConfig) -> str:
-    """SQL of every credit, amounts in the transaction's currency (``source_cents``)."""
-    tx_cols = ("transaction_id, original_transaction_id, kind, credit_date, units, src_unit, source_currency, "
-               "opportunity_id, account_id, product, segment, region_id, deal_type")
+def _credits_sql(cfg: CreditingConfig, tx: str = TX) -> str:
+    """SQL of every credit (narrow: ``tx_idx`` stands for the transaction's attributes),
+    amounts in the transaction's currency (``source_cents``)."""
+    tx_cols = "tx_idx, credit_date, units, src_unit, source_currency"
+    TX = tx  # noqa: N806 - the branches below name the transactions table TX
     abs_c = "CAST(abs(units) AS HUGEINT)"
     rounded = _signed("sign(units)", _round_div(f"{abs_c} * micro", _FULL))
     parts = [
@@ -289,8 +319,8 @@ def _credits_sql(cfg: CreditingConfig) -> str:
                {_signed('sign(units)', 'base + CASE WHEN rk <= leftover THEN 1 ELSE 0 END')} AS source_units,
                0 AS rollup_level, CAST(NULL AS VARCHAR) AS source_payee_id
         FROM (
-            SELECT *, abs(units) - sum(base) OVER (PARTITION BY transaction_id) AS leftover,
-                   row_number() OVER (PARTITION BY transaction_id ORDER BY rem DESC, payee_id) AS rk
+            SELECT *, abs(units) - sum(base) OVER (PARTITION BY tx_idx) AS leftover,
+                   row_number() OVER (PARTITION BY tx_idx ORDER BY rem DESC, payee_id) AS rk
             FROM (
                 SELECT tx.*, s.payee_id, CAST(s.percent * 1000000 AS BIGINT) AS micro,
                        CAST(abs(tx.units) AS HUGEINT) * CAST(s.percent * 1000000 AS BIGINT) // {_FULL} AS base,
@@ -339,25 +369,18 @@ def _credits_sql(cfg: CreditingConfig) -> str:
         WITH base AS ({base})
         SELECT * FROM base
         UNION ALL
-        SELECT b.transaction_id, b.original_transaction_id, b.kind, b.credit_date, b.units, b.src_unit,
-               b.source_currency,
-               b.opportunity_id, b.account_id, b.product, b.segment, b.region_id, b.deal_type,
+        SELECT b.tx_idx, b.credit_date, b.units, b.src_unit, b.source_currency,
                cl.ancestor_id, 'rollup', 'hierarchy', b.micro, b.source_units, cl.level, b.payee_id
         FROM base b JOIN {CLOSURE} cl
           ON cl.payee_id = b.payee_id AND b.credit_date >= cl.valid_from AND b.credit_date < cl.valid_to
         WHERE b.credit_type IN ({types}){level_cap}
         """
     return f"""
-    SELECT c.transaction_id || '/' || c.payee_id || '/' || c.credit_type ||
-           CASE WHEN c.credit_type = 'rollup' THEN '/' || c.source_payee_id
-                WHEN c.credit_type IN ('rule', 'overlay') THEN '/' || c.rule ELSE '' END AS credit_id,
-           c.transaction_id, c.original_transaction_id, c.opportunity_id, c.account_id, c.payee_id,
-           c.credit_type, c.rule,
+    SELECT c.tx_idx, c.payee_id, c.credit_type, c.rule,
            CAST(c.rollup_level AS INTEGER) AS rollup_level, c.source_payee_id,
            CAST(CAST(c.micro AS DECIMAL(18,0)) * 0.000001 AS DECIMAL(18,6)) AS share,
            CAST(c.source_units * c.src_unit AS BIGINT) AS source_cents, c.source_currency,
-           {_unit_sql('p.currency')} AS unit,
-           p.currency, c.credit_date, c.kind, c.product, c.segment, c.region_id, c.deal_type
+           {_unit_sql('p.currency')} AS unit, p.currency, c.credit_date
     FROM ({body}) c JOIN payees p ON p.payee_id = c.payee_id
     """
 
@@ -382,12 +405,12 @@ def _converted_sql(credits_sql: str) -> str:
 
 
 def _candidate_rates(con: duckdb.DuckDBPyConnection, cfg: CreditingConfig,
-                     fiscal_year_start_month: int) -> pd.DataFrame:
+                     fiscal_year_start_month: int, tx: str = TX) -> pd.DataFrame:
     """A rate for every (transaction currency, credit date) of the window and every payee
     currency (a small superset of what the credits need); missing ones have no ``rate_units``."""
     needs = con.execute(
         f"SELECT DISTINCT t.source_currency, p.currency, t.credit_date "
-        f"FROM (SELECT DISTINCT source_currency, credit_date FROM {TX}) t "
+        f"FROM (SELECT DISTINCT source_currency, credit_date FROM {tx}) t "
         f"CROSS JOIN (SELECT DISTINCT currency FROM payees) p WHERE t.source_currency <> p.currency"
     ).df()
     if needs.empty:
@@ -486,7 +509,7 @@ def _resolve_rates(con: duckdb.DuckDBPyConnection, needs: pd.DataFrame, cfg: Cre
 
 
 def credits_frame(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> pd.DataFrame:
-    """The credits in temp table ``table`` as pandas (money as ``Decimal``), in a stable order."""
+    """The credits of view ``table`` as pandas (money as ``Decimal``), in a stable order."""
     return con.sql(
-        f"SELECT * FROM {table} ORDER BY payee_id, credit_date, transaction_id, credit_id"
+        f"SELECT * EXCLUDE (tx_idx) FROM {table} ORDER BY payee_id, credit_date, transaction_id, credit_id"
     ).to_arrow_table().to_pandas()

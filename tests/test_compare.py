@@ -37,7 +37,7 @@ def ws(template: Path, tmp_path: Path) -> Iterator[Workspace]:
 
 def test_per_payee_differences_and_totals(ws: Workspace) -> None:
     before = {t: ws.count(t) for t in TABLES}
-    cmp = ws.compare("rep-plan", "rep-plan-next", "2026-Q1")
+    cmp = ws.compare("rep-plan", "rep-plan-next", "2026-Q1", cadence="month")
     assert cmp.periods == ("2026-01", "2026-02", "2026-03")
     assert (cmp.plan_a, cmp.plan_b) == ("rep-plan v1", "rep-plan-next v1")
     by = cmp.by_payee.set_index("payee_id")
@@ -64,15 +64,21 @@ def test_plans_given_many_ways(ws: Workspace) -> None:
     by = cmp.by_payee.set_index("payee_id")
     assert by.loc["R2", "b"] == D("232.81")  # 200 + 328.14 x 10% = 232.814
     cmp2 = ws.compare("rep-plan@1", "rep-plan-v1.yaml", "2026-Q1")
-    assert (cmp2.by_payee["difference"] == 0).all()
+    assert cmp2.periods == ("2026-Q1",) and (cmp2.by_payee["difference"] == 0).all()
     with pytest.raises(KeyError, match="no plan 'nope'"):
         ws.compare("nope", "rep-plan", "2026-Q1")
 
 
-def test_quarterly_cadence(ws: Workspace) -> None:
-    cmp = ws.compare("rep-plan", "rep-plan-next", "FY2026", cadence="quarter")
-    assert cmp.periods == ("2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4")
-    assert cmp.by_payee.set_index("payee_id").loc["R2", "b"] == D("222.97")
+def test_periods_as_given_or_split(ws: Workspace) -> None:
+    year = ws.compare("rep-plan", "rep-plan-next", "FY2026")
+    assert year.periods == ("FY2026",)
+    quarters = ws.compare("rep-plan", "rep-plan-next", "FY2026", cadence="quarter")
+    assert quarters.periods == ("2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4")
+    # year-to-date rates: the year's total is the same however it is cut
+    for cmp in (year, quarters):
+        assert cmp.by_payee.set_index("payee_id").loc["R2", "b"] == D("222.97")
+    with pytest.raises(Exception, match="overlap"):
+        ws.compare("rep-plan", "rep-plan-next", ["2026-Q1", "2026-02"])
 
 
 def test_compare_on_a_read_only_workspace(ws: Workspace) -> None:

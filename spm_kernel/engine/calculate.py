@@ -46,9 +46,18 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from spm_kernel.crediting import CREDITS, CreditingConfig, compute_credits, read_crediting_config
+from spm_kernel.crediting import (
+    CREDITS,
+    NARROW,
+    TX,
+    CreditingConfig,
+    compute_credits,
+    drop_credits,
+    read_crediting_config,
+)
 from spm_kernel.engine.audit import append_audit, now
 from spm_kernel.engine.ledger import (
     LEDGER_LINE_COLUMNS,
@@ -75,12 +84,7 @@ MANUAL_PLAN = "manual"
 KEY_COLUMNS = ("payee_id", "plan_id", "component", "line_type", "reference")
 HASHED_TABLES = ("payees", "hierarchy", "accounts", "opportunities", "opportunity_splits", "crediting_rules",
                  "quotas", "plan_assignments")
-CREDIT_FRAME_SQL = f"""
-    SELECT credit_id, payee_id, transaction_id, opportunity_id, credit_date, credit_type, kind, amount,
-           product, segment, deal_type, region_id, original_transaction_id,
-           CAST(cents // unit AS BIGINT) AS amount_minor, share, rule, currency
-    FROM {CREDITS}
-"""
+CATEGORY_COLUMNS = ("kind", "product", "segment", "deal_type", "region_id")
 _LINE_SCHEMA = pa.schema([
     ("line_id", pa.string()), ("run_id", pa.string()), ("period_id", pa.string()), ("line_no", pa.int32()),
     ("line_key", pa.string()), ("payee_id", pa.string()), ("plan_id", pa.string()), ("plan_version", pa.int32()),
@@ -217,10 +221,41 @@ def period_lines(inputs: _Inputs, period: Period, prior: pd.DataFrame) -> pd.Dat
 
 
 def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The credits temp table as the plan types want it: ``credit_date`` as datetime64,
-    ``amount`` exact (Arrow decimal), ``amount_minor`` as int64 minor units."""
-    table = con.sql(CREDIT_FRAME_SQL).to_arrow_table()  # plan types order credits themselves
-    # money stays Arrow decimal128 (its scalars are exact ``Decimal``; no per-row Python object)
+    """The credits as the plan types want them (:data:`CREDIT_COLUMNS` plus ``amount_minor``,
+    ``share``, ``rule``, ``currency``): ``credit_date`` as datetime64, ``amount`` exact
+    (Arrow decimal: its scalars are ``Decimal``, with no Python object per row), the
+    transaction's low-cardinality attributes as categories.
+
+    Built from the narrow credits and their transactions with Arrow ``take`` (no join of
+    wide rows in SQL); the order of rows is unspecified (plan types order credits by
+    payee, date and credit id themselves).
+    """
+    narrow = con.sql(
+        f"SELECT tx_idx, payee_id, credit_type, rule, share, amount, CAST(cents // unit AS BIGINT) AS amount_minor, "
+        f"currency, credit_date, CASE WHEN credit_type = 'rollup' THEN source_payee_id "
+        f"WHEN credit_type IN ('rule', 'overlay') THEN rule END AS detail FROM {NARROW}").to_arrow_table()
+    tx = con.sql(f"SELECT tx_idx, transaction_id, opportunity_id, original_transaction_id, "
+                 f"{', '.join(CATEGORY_COLUMNS)} FROM {TX}").to_arrow_table()
+    keys = tx.column("tx_idx").to_numpy()
+    position = np.full(int(keys.max()) + 1 if len(keys) else 1, -1, dtype=np.int64)
+    position[keys] = np.arange(len(keys), dtype=np.int64)
+    take = pa.array(position[narrow.column("tx_idx").to_numpy()])
+    columns: dict[str, Any] = {}
+    for name in ("transaction_id", "opportunity_id", "original_transaction_id"):
+        columns[name] = tx.column(name).take(take)
+    for name in CATEGORY_COLUMNS:
+        columns[name] = tx.column(name).dictionary_encode().take(take)
+    columns["credit_id"] = pc.binary_join_element_wise(
+        columns["transaction_id"], narrow.column("payee_id"), narrow.column("credit_type"), narrow.column("detail"),
+        "/", null_handling="skip")
+    for name in ("payee_id", "credit_type", "rule", "currency"):
+        columns[name] = narrow.column(name).dictionary_encode()
+    for name in ("credit_date", "amount", "amount_minor", "share"):
+        columns[name] = narrow.column(name)
+    order = ["credit_id", "payee_id", "transaction_id", "opportunity_id", "credit_date", "credit_type", "kind",
+             "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id", "amount_minor",
+             "share", "rule", "currency"]
+    table = pa.table({name: columns[name] for name in order})
     return table.to_pandas(date_as_object=False,
                            types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
@@ -357,16 +392,24 @@ def write_lines(con: duckdb.DuckDBPyConnection, lines: pd.DataFrame) -> None:
     con.execute(f"INSERT INTO payout_lines ({', '.join(WRITE_COLUMNS)}) SELECT * FROM new_lines")
 
 
+def _stored_sql(where: str) -> str:
+    """The full credits view restricted by ``where`` on the narrow table (filtered before
+    the join with the transactions, so only stored rows are widened)."""
+    from spm_kernel.crediting import _full_sql
+
+    return _full_sql(f"(SELECT * FROM {NARROW} n WHERE {where})", TX)
+
+
 def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Period]) -> int:
     """Store the credits dated in ``periods`` (the run's own and the closed ones it restated);
     credits of earlier dates that year-to-date measures used belong to their periods' runs
     and carry the same stable ``credit_id``."""
     cols = [c.name for c in get_table("credits").columns if c.name not in ("credit_no", "run_id")]
     base = con.execute("SELECT coalesce(max(credit_no), 0) FROM credits").fetchall()[0][0]
-    dated = " OR ".join(f"credit_date BETWEEN DATE '{p.start}' AND DATE '{p.end}'" for p in periods)
+    dated = " OR ".join(f"n.credit_date BETWEEN DATE '{p.start}' AND DATE '{p.end}'" for p in periods)
     con.execute(
         f"INSERT INTO credits (credit_no, run_id, {', '.join(cols)}) "
-        f"SELECT {int(base)} + row_number() OVER (), ?, {', '.join(cols)} FROM {CREDITS} WHERE {dated}", [run_id])
+        f"SELECT {int(base)} + row_number() OVER (), ?, {', '.join(cols)} FROM ({_stored_sql(dated)})", [run_id])
     return int(con.execute("SELECT count(*) FROM credits WHERE run_id = ?", [run_id]).fetchall()[0][0])
 
 
@@ -508,9 +551,8 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         raise
     finally:
         bar.close()
-        for temp in (CREDITS,):
-            try:
-                con.execute(f"DROP TABLE IF EXISTS {temp}")
-            except duckdb.Error:
-                pass
+        try:
+            drop_credits(con)
+        except duckdb.Error:
+            pass
     return run

@@ -7,8 +7,9 @@
 A plan is given as ``"plan_id"`` (its highest version), ``"plan_id@version"``, a
 ``(plan_id, version)`` pair, a :class:`spm_kernel.plans.Plan` (e.g. built from edited YAML
 text with ``load_plan_text``) or the path of a plan file. ``periods`` is a period id or a
-list of them; a quarter or a fiscal year is split into its months (``cadence='month'``, the
-default; ``'quarter'`` or ``'year'`` for plans paid less often).
+list of them, calculated as given: ``"FY2026"`` runs the year as one period (fast: what each
+payee would earn over the year; a draw or a period cap then applies once), while
+``cadence="month"`` (or a list of months) reproduces a monthly pay cycle period by period.
 
 Each plan is applied as if it were in force over the compared periods: its own dates and
 its assignments' dates are ignored (who it pays is decided by its assignments' payees,
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from spm_kernel.crediting import CREDITS, CreditingConfig, compute_credits, read_crediting_config
+from spm_kernel.crediting import CreditingConfig, compute_credits, drop_credits, read_crediting_config
 from spm_kernel.engine.calculate import (
     _Inputs,
     credits_frame,
@@ -104,14 +105,15 @@ def in_force(plan: Plan, start: Any, end: Any) -> Plan:
     return dataclasses.replace(plan, spec=spec)
 
 
-def expand_periods(periods: Any, cadence: PeriodKind, fiscal_year_start_month: int) -> list[Period]:
+def expand_periods(periods: Any, cadence: PeriodKind | None, fiscal_year_start_month: int) -> list[Period]:
+    """The periods to calculate: as given, or each split into ``cadence`` periods."""
     items = [periods] if isinstance(periods, (str, Period)) else list(periods)
     if not items:
         raise EngineError("compare needs at least one period")
     out: list[Period] = []
     for item in items:
         p = parse_period(item, fiscal_year_start_month)
-        if p.kind == cadence:
+        if cadence is None or p.kind == cadence:
             out.append(p)
         elif cadence == "month":
             out.extend(months_in(p, fiscal_year_start_month))
@@ -120,6 +122,9 @@ def expand_periods(periods: Any, cadence: PeriodKind, fiscal_year_start_month: i
             last = period_containing(p.end, cadence, fiscal_year_start_month)
             out.extend(periods_between(first, last, fiscal_year_start_month))
     out = sorted(set(out))
+    for earlier, later in zip(out, out[1:]):
+        if earlier.overlaps(later):
+            raise EngineError(f"compare periods {earlier} and {later} overlap")
     return out
 
 
@@ -135,7 +140,7 @@ def _credits(ws: Workspace, start: Any, end: Any, config: CreditingConfig) -> pd
         compute_credits(ws.con, start, end, config, fiscal_year_start_month=ws.config.fiscal_year_start_month)
         frame = credits_frame(ws.con)
     finally:
-        ws.con.execute(f"DROP TABLE IF EXISTS {CREDITS}")
+        drop_credits(ws.con)
     while len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = frame
@@ -173,7 +178,7 @@ def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataF
 
 
 def compare(ws: Workspace, plan_a: Any, plan_b: Any, periods: Any, *,
-            cadence: Literal["month", "quarter", "year"] = "month",
+            cadence: Literal["month", "quarter", "year"] | None = None,
             crediting: CreditingConfig | None = None) -> Comparison:
     """Run ``plan_a`` and ``plan_b`` over ``periods`` on the same credits; persist nothing."""
     clock = time.perf_counter()
