@@ -475,8 +475,11 @@ def test_build_into_an_open_workspace_must_be_empty(spm_demo_workspace: Workspac
 @pytest.mark.slow
 def test_scaled_build_is_bulk_valid_and_contains_the_scale_one_company(
         spm_workspace: Workspace, spm_demo_template: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = "SELECT current_setting('memory_limit'), current_setting('enable_progress_bar')"
+    before = rows(spm_workspace, settings)
     ws = build_demo(spm_workspace, scale=2, seed=7, progress=True)
     assert ws is spm_workspace and ws.config.name == "Northwind Analytics"
+    assert rows(ws, settings) == before  # the build's DuckDB settings were put back
     assert "division" in capsys.readouterr().err  # the tqdm progress bar
     payees = one(ws, "SELECT count(*) FROM payees")
     assert 2 * 180 <= payees <= 2 * 230

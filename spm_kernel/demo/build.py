@@ -211,7 +211,9 @@ def _insert_bulk(ws: Workspace, scale: int, seed: int, progress: bool) -> None:
 
     t0 = time.perf_counter()
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    bar_setting = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]
     con.execute(f"SET memory_limit = '{BULK_MEMORY_LIMIT}'")
+    con.execute("SET enable_progress_bar = false")  # our bar, not one per commit from DuckDB
     try:
         with tqdm(total=scale, desc="spm demo", unit="division", disable=not progress) as bar:
             _in_transaction(con, partial(write, generate_company_tables(seed, scale)))
@@ -229,6 +231,7 @@ def _insert_bulk(ws: Workspace, scale: int, seed: int, progress: bool) -> None:
         raise
     finally:
         _restore_memory_limit(con, limit)
+        con.execute(f"SET enable_progress_bar = {str(bar_setting).lower() in ('true', '1')}")
     for name in TABLE_ORDER:
         result = LoadResult(name, co.SOURCE, counts[name], counts[name], 0, 0, import_ids[name])
         ws.plugins.hook.spm_after_load(ws=ws, table=name, result=result)
