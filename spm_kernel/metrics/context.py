@@ -320,6 +320,11 @@ class MetricContext:
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         self.con.execute(sql, params or [])
 
+    def shared(self, name: str, sql: str) -> str:
+        """A temp table holding the result of ``sql``, built once per query and shared by
+        every metric that asks for ``name`` (return ``f"SELECT * FROM {ctx.shared(...)}"``)."""
+        return self._once(name, lambda table: self.execute(f"CREATE TEMP TABLE {table} AS {sql}"))
+
     def _once(self, name: str, build: Any) -> str:
         table = self.t(name)
         if name not in self._built:

@@ -15,8 +15,8 @@ from spm_kernel.hookspecs import hookimpl
 from spm_kernel.metrics.context import FAR_FUTURE, NONE_KEY, MetricContext, money_sql, round_div_sql
 
 
-def rep_days(ctx: MetricContext, payees: str, alias: str = "p") -> str:
-    """SQL: days an employee of ``payees`` (alias ``alias``) worked in window ``w``."""
+def rep_days(alias: str = "p") -> str:
+    """SQL: the days the payee (alias ``alias``) was employed in window ``w``."""
     return (f"greatest(0, datediff('day', greatest(w.period_start, {alias}.hire_date), "
             f"least(w.period_end, coalesce({alias}.termination_date, {FAR_FUTURE}))) + 1)")
 
@@ -35,10 +35,15 @@ class CustomerAcquisitionCost(Metric):
     def compute(self, ctx: MetricContext) -> pd.DataFrame:
         w = ctx.windows
         join, key = ctx.owner_join("f")
+        # the accounts won in the windows (by the query's deals), then their first won deal ever
         firsts = f"""
             SELECT o.account_id, o.owner_id, coalesce(o.product, '{NONE_KEY}') AS product, o.close_date
             FROM opportunities o
             WHERE o.is_won AND o.is_closed AND o.account_id IS NOT NULL AND o.close_date IS NOT NULL
+              AND o.close_date <= DATE '{ctx.max_end.isoformat()}'
+              AND o.account_id IN (SELECT account_id FROM {ctx.deals()} WHERE is_won AND is_closed
+                                   AND close_date BETWEEN DATE '{ctx.min_start.isoformat()}'
+                                                      AND DATE '{ctx.max_end.isoformat()}')
             QUALIFY row_number() OVER (PARTITION BY o.account_id ORDER BY o.close_date, o.opportunity_id) = 1"""
         spend = ctx.t("spend")
         ctx.materialize_in_base(spend, "SELECT month AS fx_date, currency AS cur, "
@@ -54,10 +59,10 @@ class CustomerAcquisitionCost(Metric):
                     SELECT w.period, sum(s.base_cents) AS cents FROM {spend} s JOIN {w} w
                       ON s.fx_date BETWEEN w.period_start AND w.period_end GROUP BY ALL),
                 all_days AS (
-                    SELECT w.period, sum({rep_days(ctx, 'payees')}) AS days FROM payees p, {w} w
+                    SELECT w.period, sum({rep_days()}) AS days FROM payees p, {w} w
                     WHERE p.role IN ({rep_roles}) GROUP BY ALL),
                 group_days AS (
-                    SELECT m.period, m.key, sum({rep_days(ctx, 'p')}) AS days FROM {ctx.members} m
+                    SELECT m.period, m.key, sum({rep_days()}) AS days FROM {ctx.members} m
                     JOIN {w} w ON w.period = m.period JOIN {ctx.payees} p ON p.payee_id = m.payee_id
                     WHERE {ctx.is_rep} GROUP BY ALL)
                 SELECT g.period, g.key, {round_div_sql('t.cents * g.days', 'a.days')} AS spend_cents

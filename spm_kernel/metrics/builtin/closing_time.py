@@ -9,7 +9,7 @@ from spm_kernel.hookspecs import hookimpl
 from spm_kernel.metrics.context import MetricContext, ratio_sql
 
 
-def won_cycles(ctx: MetricContext) -> str:
+def _won_cycles_sql(ctx: MetricContext) -> str:
     """SQL: ``period, key, total_days, won, median_days`` of deals won in each window."""
     d = ctx.deals()
     join, key = ctx.owner_join("d")
@@ -18,6 +18,11 @@ def won_cycles(ctx: MetricContext) -> str:
                median(d.cycle_days) AS median_days
         FROM {d} d JOIN {ctx.windows} w ON d.close_date BETWEEN w.period_start AND w.period_end {join}
         WHERE d.is_won AND d.is_closed GROUP BY ALL"""
+
+
+def won_cycles(ctx: MetricContext) -> str:
+    """SQL selecting :func:`_won_cycles_sql`'s rows from a table built once per query."""
+    return f"SELECT * FROM {ctx.shared('won_cycles', _won_cycles_sql(ctx))}"
 
 
 def _speedup_impact(gaps: pd.DataFrame) -> pd.Series:

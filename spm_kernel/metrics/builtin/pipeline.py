@@ -19,7 +19,7 @@ from spm_kernel.metrics.builtin.win_rate import closed_deals
 from spm_kernel.metrics.context import MetricContext, money_sql, ratio_sql, round_div_sql
 
 
-def open_pipeline(ctx: MetricContext) -> str:
+def _open_pipeline_sql(ctx: MetricContext) -> str:
     """SQL: ``period, key, pipe_cents, n_open`` at each window's snapshot."""
     d = ctx.deals()
     join, key = ctx.owner_join("d")
@@ -30,7 +30,12 @@ def open_pipeline(ctx: MetricContext) -> str:
         GROUP BY ALL"""
 
 
-def remaining_quota(ctx: MetricContext) -> str:
+def open_pipeline(ctx: MetricContext) -> str:
+    """SQL selecting :func:`_open_pipeline_sql`'s rows from a table built once per query."""
+    return f"SELECT * FROM {ctx.shared('open_pipeline', _open_pipeline_sql(ctx))}"
+
+
+def _remaining_quota_sql(ctx: MetricContext) -> str:
     """SQL: ``period, key, quota_cents, booked_cents``: the quota of each window and the
     bookings credited between its first day and its snapshot (reps only above the payee grain)."""
     c, q, w = ctx.credits(), ctx.payee_quotas(), ctx.windows
@@ -45,6 +50,11 @@ def remaining_quota(ctx: MetricContext) -> str:
         return f"SELECT period, payee_id AS key, quota_cents, booked_cents FROM ({per_payee})"
     return ctx.group_by_members(f"({per_payee})", "sum(x.quota_cents) AS quota_cents, "
                                 "sum(x.booked_cents) AS booked_cents", reps_only=True)
+
+
+def remaining_quota(ctx: MetricContext) -> str:
+    """SQL selecting :func:`_remaining_quota_sql`'s rows from a table built once per query."""
+    return f"SELECT * FROM {ctx.shared('remaining_quota', _remaining_quota_sql(ctx))}"
 
 
 class PipelineCoverage(Metric):

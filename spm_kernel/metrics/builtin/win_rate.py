@@ -9,7 +9,7 @@ from spm_kernel.hookspecs import hookimpl
 from spm_kernel.metrics.context import MetricContext, money_sql, ratio_sql
 
 
-def closed_deals(ctx: MetricContext) -> str:
+def _closed_deals_sql(ctx: MetricContext) -> str:
     """SQL: ``period, key, won, closed, won_cents, closed_cents`` of deals closed in each window."""
     d = ctx.deals()
     join, key = ctx.owner_join("d")
@@ -19,6 +19,11 @@ def closed_deals(ctx: MetricContext) -> str:
                sum(d.base_cents) AS closed_cents
         FROM {d} d JOIN {ctx.windows} w ON d.close_date BETWEEN w.period_start AND w.period_end {join}
         WHERE d.is_closed GROUP BY ALL"""
+
+
+def closed_deals(ctx: MetricContext) -> str:
+    """SQL selecting :func:`_closed_deals_sql`'s rows from a table built once per query."""
+    return f"SELECT * FROM {ctx.shared('closed_deals', _closed_deals_sql(ctx))}"
 
 
 class WinRate(Metric):
