@@ -8,7 +8,7 @@ on the data that a broken generator would fail.
 from __future__ import annotations
 
 import statistics
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 

@@ -48,10 +48,6 @@ def month_of(days: np.ndarray) -> np.ndarray:
     return m % 12 + 1
 
 
-def year_of(days: np.ndarray) -> np.ndarray:
-    return np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-
-
 def quarter_end(days: np.ndarray) -> np.ndarray:
     """The last day of the calendar quarter containing each day."""
     m = np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
