@@ -66,6 +66,7 @@ def serve(n_deals: int, cert_pem: bytes, key_pem: bytes, conn: Any) -> None:
     (folder / "cert.pem").write_bytes(cert_pem + key_pem)
     context.load_cert_chain(str(folder / "cert.pem"))
     fake = FakeSalesforce(org(n_deals), token=TOKEN, batch_size=2000, ssl_context=context).start()
+    fake.prepare_times()  # the server's own bookkeeping, outside every timed run
     conn.send(fake.port)
     while True:
         command = conn.recv()
@@ -84,6 +85,7 @@ def serve(n_deals: int, cert_pem: bytes, key_pem: bytes, conn: Any) -> None:
                 fake.records["OpportunityHistory"].append(
                     {"Id": f"008{deal['Id'][3:]}9", "OpportunityId": deal["Id"], "StageName": "Closed Won",
                      "CreatedDate": "2024-03-05T00:00:00.000+0000", "IsDeleted": False, "SystemModstamp": stamp})
+        fake.prepare_times()
         conn.send("changed")
 
 

@@ -278,7 +278,7 @@ def _write(ws: Workspace, name: str, source_type: str, sync_id: str, mode: str, 
     watermark = _merge_watermarks(previous, batches)
     rejected: dict[str, dict[str, list[dict[str, Any]]]] = {}  # table -> source_id -> problems
     records: dict[tuple[str, str], dict[str, Any]] = {}
-    for attempt in range(MAX_PASSES):
+    for _ in range(MAX_PASSES):  # a pass ends early (_Restart) only to quarantine more records
         counts: dict[str, TableCounts] = {}
         con.execute("BEGIN TRANSACTION")
         try:
@@ -287,7 +287,7 @@ def _write(ws: Workspace, name: str, source_type: str, sync_id: str, mode: str, 
                 c = _load_plan(ws, name, plan, pending, rejected, records)
                 counts[plan.table] = TableCounts(c.read, c.inserted, c.updated, c.unchanged,
                                                  deleted[plan.table], c.rejected)
-            _store_rejects(con, name, sync_id, plans, rejected, records)
+            _store_rejects(con, name, sync_id, rejected, records)
             finished = _now()
             result = SyncResult(sync_id, name, mode, "succeeded", counts, watermark,
                                 time.perf_counter() - clock)
@@ -394,7 +394,7 @@ def _delete(con: Any, name: str, plan: _TablePlan) -> int:
     return len(gone)
 
 
-def _store_rejects(con: Any, name: str, sync_id: str, plans: list[_TablePlan],
+def _store_rejects(con: Any, name: str, sync_id: str,
                    rejected: dict[str, dict[str, list[dict[str, Any]]]],
                    records: dict[tuple[str, str], dict[str, Any]]) -> None:
     now = _now()
