@@ -43,6 +43,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.builtin.sources",
     "spm_kernel.sync.cli",
     "spm_kernel.demo.commands",
+    "spm_kernel.planning.commands",
     "spm_kernel.reports.statements_cli",
     # built-in metrics (issue 4): one plugin module per concept
     "spm_kernel.metrics.builtin.attainment",
