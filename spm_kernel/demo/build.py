@@ -152,6 +152,9 @@ def _fill(ws: Workspace, scale: int, seed: int, progress: bool) -> None:
         _load_validated(ws, seed, progress)
     else:
         _insert_bulk(ws, scale, seed, progress)
+    from spm_kernel.demo.compensation import register_demo_plans
+
+    register_demo_plans(ws)  # the plan files (this year's and the proposed one), assigned by role
 
 
 def _load_validated(ws: Workspace, seed: int, progress: bool) -> None:

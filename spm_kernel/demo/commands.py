@@ -24,6 +24,9 @@ def spm_cli_commands(app: typer.Typer) -> None:
         seed: int = typer.Option(7, "--seed", help="random seed: the same seed gives the same company"),
         force: bool = typer.Option(False, "--force", help="delete a workspace that has data and rebuild it"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+        calc: bool = typer.Option(True, "--calc/--no-calc",
+                                  help="calculate every month of the current fiscal year up to the data's end and "
+                                       "close all but the last three (default), or only load the data and plans"),
     ) -> None:
         """Generate the demo company, Northwind Analytics, into a workspace.
 
@@ -31,7 +34,10 @@ def spm_cli_commands(app: typer.Typer) -> None:
         hierarchy over 4 regions and 3 segments, accounts, opportunities with stage history,
         splits, subscriptions with renewals and churn, bookings, invoices, payments,
         cancellations and refunds in USD/EUR/GBP with daily FX, quotas, spend and training.
-        Refuses a workspace that already has data unless --force.
+        Refuses a workspace that already has data unless --force. The plan files (this
+        year's AE plan and the proposed version) are registered and assigned by role; with
+        --calc (the default) the months of FY2026 are calculated and all but the last three
+        closed, so statements and apps have real payouts.
 
         Example: spm demo --workspace demo-workspace --scale 1 --seed 7
         """
@@ -45,3 +51,7 @@ def spm_cli_commands(app: typer.Typer) -> None:
                 + ", ".join(f"{n:,} {name}" for name, n in counts.items())
                 + f" in {time.perf_counter() - started:.1f} s"
             )
+            if calc:
+                from spm_kernel.demo.compensation import calculate_demo
+
+                typer.echo(f"compensation: {calculate_demo(ws, progress=not quiet)}")

@@ -47,6 +47,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from spm_kernel.engine.ledger import EngineError, effective_run_id, effective_runs
@@ -243,23 +244,28 @@ def build_statements(ws: Workspace, period: str | Period, payees: Iterable[str] 
     people = _people(ws, wanted, target.end)
     lines = _lines(ws, run_id, wanted, book)
     credits = _credits(ws, run_id, wanted)
-    history = _history(ws, target, plan_year, wanted)
+    history = _history(ws, target, wanted)
     attainment = _attainment(ws, target, plan_year, wanted, book)
     company = ws.config.name
     rounding = _rounding(book, lines)
+    totals = summarise_all(lines)
+    balances = _balances_all(history, target, plan_year, book)
+    ytd = _ytd_all(history, plan_year)
+    empty = {"lines": LINE_COLUMNS, "credits": CREDIT_COLUMNS, "totals": TOTAL_COLUMNS,
+             "balances": BALANCE_COLUMNS, "attainment": ATTAINMENT_COLUMNS}
+    parts = {name: _split(frame, empty[name]) for name, frame in (
+        ("lines", lines), ("credits", credits), ("totals", totals), ("balances", balances), ("attainment", attainment))}
     out = []
-    by_payee_lines = {k: g.drop(columns="payee_id").reset_index(drop=True) for k, g in lines.groupby("payee_id")}
-    by_payee_credits = {k: g.drop(columns="payee_id").reset_index(drop=True) for k, g in credits.groupby("payee_id")}
-    by_payee_hist = {k: g for k, g in history.groupby("payee_id")}
-    by_payee_att = {k: g.drop(columns="payee_id").reset_index(drop=True) for k, g in attainment.groupby("payee_id")}
-    empty_lines = pd.DataFrame({c: pd.Series([], dtype=object) for c in LINE_COLUMNS})
-    empty_credits = pd.DataFrame({c: pd.Series([], dtype=object) for c in CREDIT_COLUMNS})
-    empty_att = pd.DataFrame({c: pd.Series([], dtype=object) for c in ATTAINMENT_COLUMNS})
-    for payee_id in wanted:  # assembling per payee: the data was read for all of them at once
+    for payee_id in wanted:  # assembling per payee: everything was computed for all of them at once
         person = people.get(payee_id, {})
         currency = str(person.get("currency") or ws.config.base_currency)
-        plines = by_payee_lines.get(payee_id, empty_lines)
-        hist = by_payee_hist.get(payee_id, history.iloc[0:0])
+        mine = {name: parts[name].get(payee_id) for name in parts}
+        for name, columns in empty.items():
+            if mine[name] is None:
+                mine[name] = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+        if mine["totals"].empty:
+            mine["totals"] = _nothing_paid(currency)
+        plines = mine["lines"]
         plans = sorted({f"{_plan_name(book, p, v)} (v{v})" for p, v in zip(plines["plan_id"], plines["plan_version"])
                         if p != MANUAL_PLAN})
         out.append(Statement(
@@ -268,13 +274,29 @@ def build_statements(ws: Workspace, period: str | Period, payees: Iterable[str] 
             region=str(person.get("region") or ""), manager=str(person.get("manager") or ""),
             currency=currency, period=target, period_status=status, run_id=run_id, plan_year=plan_year,
             plans=plans, rounding=rounding.get(payee_id, "ROUND_HALF_UP"),
-            lines=plines.loc[:, list(LINE_COLUMNS)], totals=summarise(plines, currency),
-            balances=_balances(hist, target, plan_year, currency, book),
-            attainment=by_payee_att.get(payee_id, empty_att),
-            credits=by_payee_credits.get(payee_id, empty_credits),
-            year_to_date=_ytd(hist, plan_year, currency),
+            lines=plines, totals=mine["totals"], balances=mine["balances"], attainment=mine["attainment"],
+            credits=mine["credits"],
+            year_to_date=ytd.get((payee_id, currency), Decimal(0)),
         ))
     return out
+
+
+def _split(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """``frame[columns]`` split by ``payee_id`` into slices of one stable sort (no per-payee
+    filtering), each keeping the frame's row order."""
+    if frame.empty:
+        return {}
+    order = np.argsort(frame["payee_id"].to_numpy(dtype=object).astype(str), kind="stable")
+    ids = frame["payee_id"].to_numpy(dtype=object).astype(str)[order]
+    body = frame.loc[:, list(columns)].iloc[order].reset_index(drop=True)
+    keys, starts = np.unique(ids, return_index=True)
+    ends = [*starts[1:], len(ids)]
+    return {str(k): body.iloc[a:b].reset_index(drop=True) for k, a, b in zip(keys, starts, ends)}
+
+
+def _nothing_paid(currency: str) -> pd.DataFrame:
+    zero = Decimal(0).quantize(quantum(minor_units(currency)))
+    return pd.DataFrame([("paid", "Amount paid", "total", None, zero, currency, 0)], columns=list(TOTAL_COLUMNS))
 
 
 def _book(ws: Workspace) -> PlanBook | None:
@@ -425,7 +447,7 @@ def _describe(line: Any) -> str:
     else:
         text = f"{line.component_label}: {kind}"
     if line.line_type == "clawback" and _present(line.reference):
-        text += f" ({line.reference})"
+        text += f" ({', '.join(part.strip() for part in str(line.reference).split(','))})"
     if _present(line.corrects_period_id):
         text = f"Prior-period adjustment for {line.corrects_period_id}: {text}"
     return text
@@ -450,7 +472,9 @@ def explain_line(line: Any) -> str:
         parts.append(str(line.formula))
     if line.credit_count:
         total = f", total {_num(line.credit_total)} {line.currency}" if _present(line.credit_total) else ""
-        parts.append(f"{line.credit_count} credit{'s' if line.credit_count != 1 else ''} this period{total}")
+        when = f"of {line.corrects_period_id}" if line.plan_id != MANUAL_PLAN and _present(line.corrects_period_id) \
+            else "this period"
+        parts.append(f"{line.credit_count} credit{'s' if line.credit_count != 1 else ''} {when}{total}")
     if _present(line.corrects_line_id):
         was = f" (booked {_num(line.corrected_amount)})" if _present(line.corrected_amount) else ""
         where = f" of {line.corrects_period_id}" if _present(line.corrects_period_id) else ""
@@ -487,33 +511,40 @@ def _credits(ws: Workspace, run_id: str, payees: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _history(ws: Workspace, target: Period, plan_year: Period, payees: list[str]) -> pd.DataFrame:
+def _history(ws: Workspace, target: Period, payees: list[str]) -> pd.DataFrame:
     """Sums of the lines booked per payee, booked period and line type, in the effective runs of
-    every period of ``target``'s kind up to ``target`` (for balances and year to date)."""
+    every period of ``target``'s kind up to ``target`` (for balances and year to date), with
+    ``this`` (booked in ``target``)."""
     from spm_kernel.workspace import arrow_frame
 
     runs = effective_runs(ws.con)
     runs = runs.loc[(runs["kind"] == target.kind)
                     & (pd.to_datetime(runs["start_date"]) <= pd.Timestamp(target.start))]
-    run_ids = [str(r) for r in runs["run_id"]]
     frame = arrow_frame(ws.con.sql(
         """
         SELECT l.payee_id, l.period_id, pr.start_date, l.plan_id, l.plan_version, l.component, l.line_type,
-               l.currency, sum(l.amount) AS amount
+               l.currency, sum(l.amount) AS amount, l.period_id = ? AS this
         FROM payout_lines l JOIN periods pr ON pr.period_id = l.period_id
         WHERE l.run_id IN (SELECT unnest(?::VARCHAR[])) AND l.payee_id IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY ALL ORDER BY l.payee_id, pr.start_date
-        """, params=[run_ids, payees]))
-    if len(frame):
-        frame["start_date"] = pd.to_datetime(frame["start_date"]).dt.date
+        """, params=[target.period_id, [str(r) for r in runs["run_id"]], payees]))
+    frame["start_date"] = pd.to_datetime(frame["start_date"])
     return frame
 
 
-def _ytd(hist: pd.DataFrame, plan_year: Period, currency: str) -> Decimal:
-    if hist.empty:
-        return Decimal(0)
-    part = hist.loc[[d >= plan_year.start for d in hist["start_date"]] & (hist["currency"] == currency).to_numpy()]
-    return sum(part["amount"], Decimal(0))
+def _sum_groups(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Exact sums of ``amount`` (Decimal) and counts per ``keys``."""
+    return frame.groupby(keys, sort=False, as_index=False).agg(
+        amount=("amount", lambda v: sum(v, Decimal(0))), lines=("amount", "size"))
+
+
+def _ytd_all(hist: pd.DataFrame, plan_year: Period) -> dict[tuple[str, str], Decimal]:
+    """(payee, currency) -> everything booked in the plan year up to the period."""
+    part = hist.loc[(hist["start_date"] >= pd.Timestamp(plan_year.start)).to_numpy()]
+    if part.empty:
+        return {}
+    sums = _sum_groups(part, ["payee_id", "currency"])
+    return {(str(p), str(c)): a for p, c, a in zip(sums["payee_id"], sums["currency"], sums["amount"])}
 
 
 def _recoverable(book: PlanBook | None, hist: pd.DataFrame) -> set[tuple[str, str]]:
@@ -531,33 +562,40 @@ def _recoverable(book: PlanBook | None, hist: pd.DataFrame) -> set[tuple[str, st
     return out
 
 
-def _balances(hist: pd.DataFrame, target: Period, plan_year: Period, currency: str,
-              book: PlanBook | None) -> pd.DataFrame:
-    rows = []
-    if len(hist):
-        hist = hist.loc[(hist["currency"] == currency).to_numpy()]
-        this = [d == target.start for d in hist["start_date"]]
-        in_year = [d >= plan_year.start for d in hist["start_date"]]
-        hist = hist.assign(this=this, in_year=in_year)
-        recoverable = _recoverable(book, hist)
-        is_draw = [(p, c) in recoverable for p, c in zip(hist["plan_id"], hist["component"])]
-        specs = (
-            ("draw", hist["line_type"].isin(["draw_topup", "draw_recovery"]).to_numpy() & is_draw
-             & hist["in_year"].to_numpy(), Decimal(1)),
-            ("held", hist["line_type"].isin(["hold", "release"]).to_numpy(), Decimal(-1)),
-            ("carry_forward", hist["line_type"].isin(["carry_forward", "carry_forward_release"]).to_numpy()
-             & hist["in_year"].to_numpy(), Decimal(-1)),
-        )
-        for name, mask, sign in specs:
-            part = hist.loc[mask]
-            if part.empty:
-                continue
-            opening = sign * sum(part.loc[~part["this"], "amount"], Decimal(0))
-            change = sign * sum(part.loc[part["this"], "amount"], Decimal(0))
-            label, note = BALANCES[name]
-            rows.append((name, label, opening, change, opening + change, currency, note))
-    return pd.DataFrame(rows, columns=list(BALANCE_COLUMNS)) if rows else \
-        pd.DataFrame({c: pd.Series([], dtype=object) for c in BALANCE_COLUMNS})
+def _balances_all(hist: pd.DataFrame, target: Period, plan_year: Period, book: PlanBook | None) -> pd.DataFrame:
+    """Opening, change and closing of each balance per payee and currency (see the module
+    docstring): draw and carry-forward within the plan year, held over all periods."""
+    columns = ["payee_id", *BALANCE_COLUMNS]
+    if hist.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    lt = hist["line_type"].to_numpy(dtype=object)
+    in_year = (hist["start_date"] >= pd.Timestamp(plan_year.start)).to_numpy()
+    recoverable = _recoverable(book, hist)
+    draw = np.array([(p, c) in recoverable for p, c in zip(hist["plan_id"], hist["component"])], dtype=bool)
+    name = np.select(
+        [np.isin(lt, ["draw_topup", "draw_recovery"]) & draw & in_year,
+         np.isin(lt, ["hold", "release"]),
+         np.isin(lt, ["carry_forward", "carry_forward_release"]) & in_year],
+        ["draw", "held", "carry_forward"], default="")
+    part = hist.assign(balance=name).loc[name != ""]
+    if part.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    part = part.assign(when=np.where(part["this"].to_numpy(dtype=bool), "change", "opening"))
+    sums = _sum_groups(part, ["payee_id", "currency", "balance", "when"])
+    wide = sums.pivot(index=["payee_id", "currency", "balance"], columns="when", values="amount").reset_index()
+    for col in ("opening", "change"):
+        if col not in wide:
+            wide[col] = None
+        wide[col] = [Decimal(0) if v is None or (not isinstance(v, Decimal) and pd.isna(v)) else v for v in wide[col]]
+    sign = np.where(wide["balance"] == "draw", 1, -1)  # held and deferred money are negative lines
+    wide["opening"] = [v * s for v, s in zip(wide["opening"], sign)]
+    wide["change"] = [v * s for v, s in zip(wide["change"], sign)]
+    wide["closing"] = [o + c for o, c in zip(wide["opening"], wide["change"])]
+    wide["label"] = wide["balance"].map(lambda b: BALANCES[b][0])
+    wide["note"] = wide["balance"].map(lambda b: BALANCES[b][1])
+    order = {b: i for i, b in enumerate(BALANCES)}
+    wide = wide.assign(_o=wide["balance"].map(order)).sort_values(["payee_id", "_o"], kind="stable")
+    return wide.loc[:, columns].reset_index(drop=True)
 
 
 def _attainment(ws: Workspace, target: Period, plan_year: Period, payees: list[str],
@@ -598,40 +636,63 @@ def _attainment(ws: Workspace, target: Period, plan_year: Period, payees: list[s
     return frame.loc[:, ["payee_id", *ATTAINMENT_COLUMNS]].reset_index(drop=True)
 
 
+ITEM_LABELS = {"draw_topup": "Draw top-ups", "draw_recovery": "Draw recoveries",
+               "prior_period": "Prior-period adjustments", "manual": "Manual adjustments",
+               "held": "Held this period", "released": "Released from holds"}
+ITEM_ORDER = ("earnings", "earnings_total", "draw_topup", "draw_recovery", "prior_period", "manual", "held",
+              "released", "paid")
+
+
+def summarise_all(lines: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows of every payee's lines (``payee_id`` + :data:`TOTAL_COLUMNS`), in
+    :data:`ITEM_ORDER`: earnings per component (in the order of their first line), a
+    ``Total earnings`` subtotal when there are several, draw top-ups, draw recoveries,
+    prior-period adjustments, manual adjustments, held, released, and ``paid``. Items with
+    no line are left out. Each line counts in exactly one item, so the items sum to paid."""
+    columns = ["payee_id", *TOTAL_COLUMNS]
+    if lines.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    sec = lines["section"].to_numpy(dtype=object)
+    lt = lines["line_type"].to_numpy(dtype=object)
+    manual = (lines["plan_id"] == MANUAL_PLAN).to_numpy()
+    item = np.select(
+        [sec == "earnings", (sec == "draws") & (lt == "draw_topup"), sec == "draws",
+         (sec == "adjustments") & ~manual, sec == "adjustments", (sec == "holds") & (lt == "hold"), sec == "holds"],
+        ["earnings", "draw_topup", "draw_recovery", "prior_period", "manual", "held", "released"], default="paid")
+    earnings = item == "earnings"
+    frame = pd.DataFrame({
+        "payee_id": lines["payee_id"].to_numpy(dtype=object), "currency": lines["currency"].to_numpy(dtype=object),
+        "item": item, "component": np.where(earnings, lines["component"].to_numpy(dtype=object), ""),
+        "label": np.where(earnings, lines["component_label"].to_numpy(dtype=object),
+                          [ITEM_LABELS.get(i, "") for i in item]),
+        "amount": lines["amount"].to_numpy(dtype=object), "first": np.arange(len(lines))})
+    keys = ["payee_id", "currency", "item", "component"]
+    items = _sum_groups(frame, keys).merge(
+        frame.groupby(keys, sort=False, as_index=False).agg(label=("label", "first"), first=("first", "min")), on=keys)
+    items["kind"] = "item"
+    earned = items.loc[items["item"] == "earnings"]
+    several = earned.groupby(["payee_id", "currency"])["item"].transform("size") > 1
+    subtotal = _sum_groups(frame.loc[earnings], ["payee_id", "currency"]) if earnings.any() else None
+    parts = [items]
+    if subtotal is not None and several.any():
+        wanted = set(zip(earned.loc[several, "payee_id"], earned.loc[several, "currency"]))
+        subtotal = subtotal.loc[[(p, c) in wanted for p, c in zip(subtotal["payee_id"], subtotal["currency"])]]
+        parts.append(subtotal.assign(item="earnings_total", component="", label="Total earnings", kind="subtotal",
+                                     first=0))
+    parts.append(_sum_groups(frame, ["payee_id", "currency"]).assign(
+        item="paid", component="", label="Amount paid", kind="total", first=0))
+    out = pd.concat(parts, ignore_index=True)
+    order = {name: i for i, name in enumerate(ITEM_ORDER)}
+    out = out.assign(_o=out["item"].map(order)).sort_values(["payee_id", "currency", "_o", "first"], kind="stable")
+    out["component"] = out["component"].map(lambda c: c or None)
+    out["lines"] = out["lines"].astype(int)
+    return out.loc[:, columns].reset_index(drop=True)
+
+
 def summarise(lines: pd.DataFrame, currency: str) -> pd.DataFrame:
-    """The summary rows of a statement's lines: earnings per component (in plan order of
-    first appearance), draw top-ups, draw recoveries, prior-period adjustments, manual
-    adjustments, held, released, then the ``paid`` total. Rows of items with no line are
-    left out, except earnings subtotal and paid. Each line counts in exactly one item."""
-    rows: list[tuple[str, str, str, str | None, Decimal, str, int]] = []
-
-    def add(item: str, label: str, mask: Any, component: str | None = None, kind: str = "item") -> None:
-        part = lines.loc[mask]
-        for cur, grp in part.groupby("currency", sort=True) if len(part) else []:
-            rows.append((item, label, kind, component, sum(grp["amount"], Decimal(0)), str(cur), len(grp)))
-
-    section = lines["section"] if len(lines) else pd.Series([], dtype=object)
-    earn = (section == "earnings").to_numpy()
-    for component in dict.fromkeys(lines.loc[earn, "component"]) if len(lines) else []:
-        label = lines.loc[earn & (lines["component"] == component).to_numpy(), "component_label"].iloc[0]
-        add("earnings", str(label), earn & (lines["component"] == component).to_numpy(), component)
-    earned = [r for r in rows]
-    if len(earned) > 1:
-        for cur in sorted({r[5] for r in earned}):
-            mine = [r for r in earned if r[5] == cur]
-            rows.append(("earnings_total", "Total earnings", "subtotal", None, sum((r[4] for r in mine), Decimal(0)),
-                         cur, sum(r[6] for r in mine)))
-    if len(lines):
-        is_manual = (lines["plan_id"] == MANUAL_PLAN).to_numpy()
-        add("draw_topup", "Draw top-ups", ((section == "draws") & (lines["line_type"] == "draw_topup")).to_numpy())
-        add("draw_recovery", "Draw recoveries", ((section == "draws") & (lines["line_type"] == "draw_recovery")).to_numpy())
-        add("prior_period", "Prior-period adjustments", (section == "adjustments").to_numpy() & ~is_manual)
-        add("manual", "Manual adjustments", (section == "adjustments").to_numpy() & is_manual)
-        add("held", "Held this period", ((section == "holds") & (lines["line_type"] == "hold")).to_numpy())
-        add("released", "Released from holds", ((section == "holds") & (lines["line_type"] == "release")).to_numpy())
-        for cur, grp in lines.groupby("currency", sort=True):
-            rows.append(("paid", "Amount paid", "total", None, sum(grp["amount"], Decimal(0)), str(cur), len(grp)))
-    else:
-        rows.append(("paid", "Amount paid", "total", None, Decimal(0).quantize(quantum(minor_units(currency))),
-                     currency, 0))
-    return pd.DataFrame(rows, columns=list(TOTAL_COLUMNS))
+    """The summary rows (:data:`TOTAL_COLUMNS`) of one statement's lines; with no line, a
+    single ``paid`` row of 0 in ``currency``. See :func:`summarise_all`."""
+    if lines.empty:
+        return _nothing_paid(currency)
+    out = summarise_all(lines.assign(payee_id=""))
+    return out.drop(columns="payee_id")

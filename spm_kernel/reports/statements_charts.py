@@ -83,7 +83,8 @@ def attainment_chart(st: Statement) -> str:
         ax.set_ylim(bottom, top)
         if has_quota:
             ax.axhline(1.0, color=INK, linewidth=1, linestyle="--")
-            ax.text(len(values) - 0.5, 1.0, " quota", color=INK, fontsize=8, va="bottom", ha="right")
+            ax.text(-0.45, 1.0, "quota", color=INK, fontsize=7.5, va="bottom", ha="left")
+            ax.set_xlim(-0.6, len(values) - 0.4)
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
             texts = [f"{v:.0%}" for v in values]
         else:
