@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from spm_kernel.extensions import Metric
@@ -16,6 +17,14 @@ if TYPE_CHECKING:
     from spm_kernel.workspace import Workspace
 
 RESULT_COLUMNS = ("value", "numerator", "denominator")
+
+
+def _objects(values: pd.Series) -> np.ndarray:
+    """A column as an object array with None (not NaN/NA) where a value is missing."""
+    array = values.to_numpy(dtype=object, na_value=None) if values.dtype != object else values.to_numpy()
+    if values.dtype == object and values.hasnans:
+        array = np.where(pd.isna(values).to_numpy(), None, array)
+    return array
 
 
 def metric_columns(grain: str) -> list[str]:
@@ -84,15 +93,21 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
             missing = {"period", "key", *RESULT_COLUMNS} - set(frame.columns)
             if missing:
                 raise MetricError(f"metric {metric.name!r} returned no column(s) {sorted(missing)}")
-            frame = frame[["period", "key", *RESULT_COLUMNS]].astype(object)
-            frame.insert(0, "metric", metric.name)
-            frame["unit"] = metric.unit
-            parts.append(frame)
+            part = {"metric": np.full(len(frame), metric.name, dtype=object),
+                    "period": frame["period"].to_numpy(dtype=object),
+                    "key": frame["key"].to_numpy(dtype=object)}
+            for col in RESULT_COLUMNS:
+                part[col] = _objects(frame[col])
+            part["unit"] = np.full(len(frame), metric.unit, dtype=object)
+            parts.append(part)
     if not parts:
         return pd.DataFrame(columns=columns)
-    out = pd.concat(parts, ignore_index=True)
-    out = out.merge(windows, on="period", how="left").rename(columns={"key": key_col})
-    out = out[columns]
-    for col in RESULT_COLUMNS:
-        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    data = {col: np.concatenate([p[col] for p in parts]) for col in parts[0]}
+    out = pd.DataFrame({col: pd.array(values, dtype=object if col in RESULT_COLUMNS else "str")
+                        for col, values in data.items()})
+    starts = dict(zip(windows["period"], windows["period_start"]))
+    ends = dict(zip(windows["period"], windows["period_end"]))
+    out.insert(2, "period_start", out["period"].map(starts))
+    out.insert(3, "period_end", out["period"].map(ends))
+    out = out.rename(columns={"key": key_col})[columns]
     return out.reset_index(drop=True)
