@@ -13,10 +13,11 @@ PYTEST_ARGS ?=
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 PLUGIN_FILES := $(shell find plugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.yaml' \) -not -path '*/build/*' -not -path '*/tests/*' 2>/dev/null)
-# Debian packages: chromium for the browser tests, OpenBLAS so PyTensor links a fast BLAS,
-# PostgreSQL for the SQL-source tests. Installed only when running as root.
-SYSTEM_PACKAGES_TEST := chromium libopenblas-dev postgresql
-SYSTEM_PACKAGES_APP := libopenblas-dev
+# Debian packages, installed only when running as root: OpenBLAS so PyTensor links a fast BLAS;
+# Pango, HarfBuzz and fonts for WeasyPrint's PDF statements and reports; chromium for the
+# browser tests; PostgreSQL for the SQL-source tests; poppler-utils to read PDFs back.
+SYSTEM_PACKAGES_APP := libopenblas-dev libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
+SYSTEM_PACKAGES_TEST := $(SYSTEM_PACKAGES_APP) chromium postgresql poppler-utils
 
 export PYTENSOR_FLAGS := compiledir=$(CURDIR)/$(CACHE)/pytensor
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
