@@ -557,3 +557,26 @@ def test_every_line_is_a_rounded_decimal_and_totals_are_sums_of_lines() -> None:
     assert total == (measure * D("0.0333")).quantize(D("0.01"))
     for frame in out.values():
         assert all(isinstance(a, D) and a == a.quantize(D("0.01")) for a in frame["amount"])
+
+
+def test_row_order_walk_order_and_extra_rows_do_not_change_the_lines() -> None:
+    # ties on one day, negative credits, a clawback: the walk order decides the clawback rate
+    p = commission(application="step", tiers=STEP_4_6, clawback={"window_days": 90})
+    rows = [credit("b", "p1", "2026-01-10", "10000"), credit("a", "p1", "2026-01-10", "5000"),
+            credit("c", "p1", "2026-01-12", "2500"), credit("d", "p2", "2026-01-10", "12000"),
+            credit("x", "p1", "2026-02-01", "-10000", kind="cancellation", orig="tb", opp="ob")]
+    people = [payee("p1"), payee("p2")]
+    expected = run(p, rows, payees=people)[1]
+    # a 5,000 x 4% = 200; b 5,000 x 4% + 5,000 x 6% = 500; c 2,500 x 6% = 150: 850; b cancelled: -500
+    assert amounts(expected, "p1") == {"c.earning": D("850.00"), "c.clawback": D("-500.00")}
+    shuffled = [rows[i] for i in (4, 2, 0, 3, 1)]
+    assert run(p, shuffled, payees=people)[1]["amount"].tolist() == expected["amount"].tolist()
+    # an engine-given walk_order (integers ordered like credit_id) gives the same walk
+    frame = pd.DataFrame(shuffled)
+    frame["walk_order"] = frame["credit_id"].rank(method="first").astype("int64")
+    frame["amount_minor"] = [int(a * 100) for a in frame["amount"]]
+    lines = calculate_plan(p, Q[1], YEAR, credits=frame, payees=pd.DataFrame(people))
+    assert lines["amount"].tolist() == expected["amount"].tolist()
+    # rows of payees on no plan and credits of last year are ignored
+    extra = [*rows, credit("z", "p9", "2026-01-10", "99999"), credit("y", "p1", "2025-06-01", "77777")]
+    assert run(p, extra, payees=people)[1]["amount"].tolist() == expected["amount"].tolist()

@@ -22,7 +22,7 @@ import pandas as pd
 
 from spm_kernel.money import minor_units as currency_minor_units
 from spm_kernel.plans.book import PlanBook, resolve_assignments
-from spm_kernel.plantypes.common import day_number, prepare_credits
+from spm_kernel.plantypes.common import prepare_base, regroup
 from spm_kernel.plans.model import Plan
 from spm_kernel.plantypes.reference import reference_calculate
 from spm_kernel.plantypes.contract import (
@@ -67,7 +67,11 @@ def calculate_plan(plan: Plan, period: CalcPeriod, plan_year: CalcPeriod, *, cre
 
     ``payees`` holds one row per assigned payee with :data:`PAYEE_COLUMNS` and ``currency``
     (as :func:`resolve_assignments` and the payees table give them). ``credits`` may hold
-    other payees and dates: each component gets the rows it asks for.
+    other payees and dates; it is prepared once (see
+    :func:`spm_kernel.plantypes.common.prepare_base`) and handed to every component without
+    copying rows, with the component's ``credit_window``. Payees are calculated in groups of
+    the same minor unit (USD, EUR and GBP together; JPY apart); every line carries the
+    payee's own currency.
     """
     quotas = quotas if quotas is not None else empty_frame(("payee_id", "measure", "period_start", "period_end", "amount"))
     prior_lines = prior_lines if prior_lines is not None else empty_frame(("plan_id", *PRIOR_LINE_COLUMNS))
@@ -83,34 +87,31 @@ def calculate_plan(plan: Plan, period: CalcPeriod, plan_year: CalcPeriod, *, cre
                                        f"{len(wrong)} assigned payee(s) are paid in another currency: "
                                        f"{', '.join(map(str, wrong.head(10)))}")
     prior = _narrow_prior(prior_lines, plan, payees)
-    credit_dates = pd.to_datetime(credits["credit_date"]) if len(credits) else pd.Series([], dtype="datetime64[ns]")
+    # the credits prepared once (positions, day numbers, walk order), never copied per group
+    base = credits if credits.attrs.get("spm_base_ids") is not None else prepare_base(credits, payees)
+    windows = [c.plan_type.credit_window(c.config, period, plan_year) for c in plan.components]
+    minor = currency_col.map(currency_minor_units).to_numpy()
     results = []
-    for currency in sorted(set(currency_col)):  # a few currencies, each vectorised over its payees
-        group = payees.loc[(currency_col == currency).to_numpy()].sort_values("payee_id", kind="stable").reset_index(drop=True)
+    for mu in sorted(set(minor.tolist())):  # payees grouped by minor units (2 for USD, EUR, GBP...)
+        in_group = minor == mu
+        group = payees.loc[in_group].sort_values("payee_id", kind="stable").reset_index(drop=True)
+        currencies = sorted(set(currency_col[in_group]))
         ids = set(group["payee_id"])
-        mu = currency_minor_units(currency)
-        # the credits of this group, prepared once (payee positions, days, minor units, walk order)
-        windows = [c.plan_type.credit_window(c.config, period, plan_year) for c in plan.components]
-        first, last = min(w[0] for w in windows), max(w[1] for w in windows)
-        keep = credits["payee_id"].isin(ids).to_numpy() if len(credits) else np.zeros(0, dtype=bool)
-        keep = keep & (credit_dates >= pd.Timestamp(first)).to_numpy() & (credit_dates <= pd.Timestamp(last)).to_numpy()
-        group_credits = prepare_credits(credits if keep.all() else credits.loc[keep], group, mu)
-        days = group_credits["credit_day"].to_numpy()
+        group_credits = regroup(base, group, mu)
         current = empty_frame(LINE_COLUMNS)
-        for comp, (start, end) in zip(plan.components, windows):
-            sel = (days >= day_number(start)) & (days <= day_number(end))
+        for comp, window in zip(plan.components, windows):
             hist = comp.plan_type.history_start(comp.config, period, plan_year)
             comp_prior = prior.loc[(pd.to_datetime(prior["period_start"]) >= pd.Timestamp(hist)).to_numpy()
                                    & prior["payee_id"].isin(ids).to_numpy()] if len(prior) else prior
             inp = CalcInput(
                 plan_id=plan.plan_id, plan_version=plan.version, component=comp.id, config=comp.config,
-                period=period, plan_year=plan_year,
-                credits=group_credits if sel.all() else _keep_prepared(group_credits.loc[sel].reset_index(drop=True), group_credits),
+                period=period, plan_year=plan_year, credits=group_credits,
                 quotas=quotas.loc[quotas["payee_id"].isin(ids)].reset_index(drop=True) if len(quotas) else quotas,
                 payees=group.loc[:, [c for c in PAYEE_COLUMNS if c in group.columns]],
                 prior_lines=comp_prior.reset_index(drop=True), current_lines=current,
                 scores=scores.loc[scores["payee_id"].isin(ids)].reset_index(drop=True) if len(scores) else scores,
-                currency=currency, rounding=plan.spec.rounding, minor_units=mu,
+                currency=currencies[0] if len(currencies) == 1 else "", rounding=plan.spec.rounding,
+                minor_units=mu, credit_window=window,
             )
             lines = comp.plan_type.calculate(inp) if implementation == "vectorised" else _reference(comp.type, comp.plan_type, inp)
             try:
@@ -120,15 +121,12 @@ def calculate_plan(plan: Plan, period: CalcPeriod, plan_year: CalcPeriod, *, cre
                                  f"v{plan.version}) broke the payout-line contract: {exc}") from None
             current = pd.concat([current, lines], ignore_index=True) if len(lines) else current
         if len(current):
-            results.append(current.assign(plan_id=plan.plan_id, plan_version=plan.version, currency=currency))
+            paid_in = dict(zip(payees["payee_id"], currency_col))
+            results.append(current.assign(plan_id=plan.plan_id, plan_version=plan.version,
+                                          currency=current["payee_id"].map(paid_in)))
     if not results:
         return _empty_result()
     return pd.concat(results, ignore_index=True).loc[:, list(RESULT_COLUMNS)]
-
-
-def _keep_prepared(part: pd.DataFrame, whole: pd.DataFrame) -> pd.DataFrame:
-    part.attrs["spm_prepared"] = whole.attrs.get("spm_prepared")
-    return part
 
 
 def _reference(type_name: str, plan_type: object, inp: CalcInput) -> pd.DataFrame:
@@ -160,13 +158,14 @@ def calculate_period(book: PlanBook, period: CalcPeriod, plan_year: CalcPeriod, 
         if col not in people:
             people[col] = None
     wanted = set(plans) if plans is not None else None
+    base = prepare_base(credits, assigned)  # once for every plan: positions, days, walk order
     out = []
     for (plan_id, version), rows in assigned.groupby(["plan_id", "plan_version"]):  # one per plan version
         if wanted is not None and (plan_id, int(version)) not in wanted:
             continue
         plan = book.get(plan_id, int(version))
         merged = rows.drop(columns=["plan_id", "plan_version"]).merge(people, on="payee_id", how="left")
-        out.append(calculate_plan(plan, period, plan_year, credits=credits, payees=merged, quotas=quotas,
+        out.append(calculate_plan(plan, period, plan_year, credits=base, payees=merged, quotas=quotas,
                                   prior_lines=prior_lines, scores=scores, implementation=implementation))
     out = [o for o in out if len(o)]
     if not out:

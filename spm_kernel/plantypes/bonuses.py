@@ -49,6 +49,7 @@ from spm_kernel.plantypes.common import (
     round_exact,
     scale_of,
     to_scaled,
+    fetch,
     fetch_codes,
     full_mask,
     segment_cumsum,
@@ -116,8 +117,10 @@ class MilestoneBonus(PlanType):
             unit_codes, units = np.arange(n), payees["payee_id"].astype(str).to_numpy()
         u_count = len(units)
         c_unit = unit_codes[credits["pidx"].to_numpy(dtype=np.int64)] if len(credits) else np.zeros(0, dtype=np.int64)
-        if cfg.scope == "team" and len(credits):
-            order = np.lexsort((credits["order"].to_numpy(), credits["day"].to_numpy(), c_unit))
+        if cfg.scope == "team" and len(credits):  # team walk: date, then credit id across members
+            id_rank = np.empty(len(credits), dtype=np.int64)
+            id_rank[np.argsort(fetch(inp, payees, credits, "credit_id").astype(str), kind="stable")] = np.arange(len(credits))
+            order = np.lexsort((id_rank, credits["day"].to_numpy(), c_unit))
         else:  # already in walk order: payee, day, credit id
             order = np.arange(len(credits))
         frame = pd.DataFrame({"u": c_unit[order], "day": credits["day"].to_numpy()[order],

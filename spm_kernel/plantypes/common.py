@@ -89,7 +89,7 @@ class MeasureSpec(Strict):
         """Which rows of ``credits`` this measure counts."""
         keep = credits["kind"].isin(self.kinds).to_numpy() & credits["credit_type"].isin(self.credit_types).to_numpy()
         if self._expression is not None and len(credits):
-            keep &= self._expression.mask(credits)
+            keep = keep & self._expression.mask(credits)
         return keep
 
 
@@ -230,7 +230,22 @@ def payee_frame(inp: CalcInput) -> pd.DataFrame:
     return payees
 
 
-PREPARED_COLUMNS = ("payee_pos", "credit_day", "amount_minor", "walk_order")
+PREPARED_COLUMNS = ("payee_pos", "credit_day", "amount_minor", "walk_perm")
+
+
+class _Shared:
+    """A value kept in ``DataFrame.attrs`` that pandas must not deep-copy on every operation."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __deepcopy__(self, memo: dict) -> _Shared:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Shared) and other.value is self.value
+
+    __hash__ = object.__hash__
 
 
 def _payee_fingerprint(payees: pd.DataFrame) -> int:
@@ -239,36 +254,66 @@ def _payee_fingerprint(payees: pd.DataFrame) -> int:
 
 def _arrow_strings(values: pd.Series) -> pa.Array:
     """A string column as one Arrow array (zero-copy for Arrow-backed pandas strings)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(str)
     array = values.array
     if hasattr(array, "__arrow_array__"):
         out = pa.array(array)
         if isinstance(out, pa.ChunkedArray):
             out = out.combine_chunks()
+        if pa.types.is_dictionary(out.type):
+            out = out.dictionary_decode()
         if pa.types.is_string(out.type) or pa.types.is_large_string(out.type):
             return out
     return pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string())
 
 
-def _sorted_by_ids(ids: pd.Series, same_group: np.ndarray) -> bool:
-    """Whether ``ids`` never decreases inside runs of ``same_group`` (True where the next row is
-    in the same payee and day)."""
-    if not same_group.any():
-        return True
-    arr = _arrow_strings(ids)
-    le = pc.less_equal(arr.slice(0, len(arr) - 1), arr.slice(1)).to_numpy(zero_copy_only=False)
-    return bool(np.all(le[same_group]))
+def walk_permutation(pos: np.ndarray, day: np.ndarray, credit_id: pd.Series,
+                     walk_order: np.ndarray | None = None) -> np.ndarray:
+    """Row numbers in walk order: payee position, credit day, credit id (the stable tie-break).
+
+    ``walk_order`` (optional, from the engine: any integers that order like ``credit_id``,
+    e.g. ``row_number() OVER (ORDER BY credit_id)``) replaces the string comparisons. Rows
+    that already come in walk order cost one comparison pass."""
+    n = len(pos)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if walk_order is not None:
+        return np.lexsort((walk_order, day, pos)).astype(np.int64)
+    same = (pos[1:] == pos[:-1]) & (day[1:] == day[:-1])
+    in_order = bool(np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (day[1:] >= day[:-1]))))
+    ids = _arrow_strings(credit_id)
+    if in_order:
+        if not same.any():
+            return np.arange(n, dtype=np.int64)
+        le = pc.less_equal(ids.slice(0, n - 1), ids.slice(1)).to_numpy(zero_copy_only=False)
+        if bool(np.all(le[same])):
+            return np.arange(n, dtype=np.int64)
+    table = pa.table({"pos": pos, "day": day, "id": ids})
+    return pc.sort_indices(table, sort_keys=[("pos", "ascending"), ("day", "ascending"), ("id", "ascending")]) \
+        .to_numpy().astype(np.int64)
 
 
-def prepare_credits(credits: pd.DataFrame, payees: pd.DataFrame, minor_units: int) -> pd.DataFrame:
-    """The credits with the integer columns every plan type walks on, in walk order.
+def payee_positions(values: pd.Series, ids: pd.Series) -> np.ndarray:
+    """Each row's position in ``ids`` (-1 if absent); a categorical column costs one lookup
+    per category, not per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        per_category = pd.Index(ids.astype(str)).get_indexer(values.cat.categories.astype(str))
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, np.append(per_category, -1)[codes], -1).astype(np.int64)
+    return pd.Index(ids.astype(str)).get_indexer(values.astype(str)).astype(np.int64)
 
-    Adds ``payee_pos`` (the payee's row in ``payees``, -1 if absent), ``credit_day`` (days
-    since 1970-01-01), ``amount_minor`` (minor units; kept if the engine gave it) and
-    ``walk_order`` (the rank of ``credit_id``; kept if given), and orders the rows by
-    (payee_pos, credit_day, walk_order): the stable order of cumulative walks. Rows that
-    already come in that order (the engine reads credits ``ORDER BY payee_id, credit_date,
-    credit_id`` and the orchestrator sorts payees by id) are not copied. Call it once per
-    calculation; :func:`credit_frame` reuses the result while the payees are the same.
+
+def prepare_credits(credits: pd.DataFrame, payees: pd.DataFrame, minor_units: int | None) -> pd.DataFrame:
+    """The credits with the integer columns every plan type walks on (a shallow copy: the
+    rows are neither copied nor reordered).
+
+    Adds ``payee_pos`` (the payee's row in ``payees``, -1 for anyone else), ``credit_day``
+    (days since 1970-01-01), ``amount_minor`` (minor units; kept if the engine gave it, else
+    converted with ``minor_units`` when given) and ``walk_perm`` (row numbers in walk order:
+    payee, credit date, credit id; an engine-given ``walk_order`` column, integers ordered
+    like ``credit_id``, spares the string sort). Call it once per calculation; :func:`credit_frame` reuses
+    it while the payees are the same, and :func:`regroup` re-aims it at a subset of payees.
     """
     out = credits.copy(deep=False)
     n = len(out)
@@ -278,33 +323,47 @@ def prepare_credits(credits: pd.DataFrame, payees: pd.DataFrame, minor_units: in
             out[column] = np.zeros(0, dtype=np.int64)
         out.attrs["spm_prepared"] = (_payee_fingerprint(payees), minor_units)
         return out
-    out["payee_pos"] = pd.Index(payees["payee_id"].astype(str)).get_indexer(out["payee_id"].astype(str)) \
-        if n else np.zeros(0, dtype=np.int64)
-    out["credit_day"] = day_numbers(out["credit_date"]) if n else np.zeros(0, dtype=np.int64)
-    if "amount_minor" not in out.columns:
+    out["payee_pos"] = payee_positions(out["payee_id"], payees["payee_id"])
+    out["credit_day"] = day_numbers(out["credit_date"])
+    if "amount_minor" not in out.columns and minor_units is not None:
         out["amount_minor"] = decimals_to_minor(out["amount"], minor_units, "credit amount")
     pos = out["payee_pos"].to_numpy(dtype=np.int64)
-    day = out["credit_day"].to_numpy(dtype=np.int64)
-    if n and "walk_order" not in out.columns:
-        in_order = bool(np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (day[1:] >= day[:-1]))))
-        if in_order and _sorted_by_ids(out["credit_id"], (pos[1:] == pos[:-1]) & (day[1:] == day[:-1])):
-            out["walk_order"] = np.arange(n, dtype=np.int64)
-        else:
-            order = pc.sort_indices(_arrow_strings(out["credit_id"])).to_numpy()
-            rank = np.empty(n, dtype=np.int64)
-            rank[order] = np.arange(n, dtype=np.int64)
-            out["walk_order"] = rank
-    elif not n:
-        out["walk_order"] = np.zeros(0, dtype=np.int64)
-    if n:
-        walk = out["walk_order"].to_numpy(dtype=np.int64)
-        in_order = bool(np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (
-            (day[1:] > day[:-1]) | ((day[1:] == day[:-1]) & (walk[1:] > walk[:-1]))))))
-        if not in_order:
-            out = out.take(np.lexsort((walk, day, pos)))
-    out = out.reset_index(drop=True)
+    given = out["walk_order"].to_numpy(dtype=np.int64) if "walk_order" in out.columns else None
+    out["walk_perm"] = walk_permutation(pos, out["credit_day"].to_numpy(dtype=np.int64), out["credit_id"], given)
     out.attrs["spm_prepared"] = (_payee_fingerprint(payees), minor_units)
     return out
+
+
+def regroup(base: pd.DataFrame, payees: pd.DataFrame, minor_units: int) -> pd.DataFrame:
+    """``base`` (prepared for a superset of ``payees``, both in payee-id order) re-aimed at
+    ``payees``: positions in ``payees``, minor units converted for their rows if the engine
+    did not give ``amount_minor``. No row is copied, so the walk order still holds."""
+    out = base.copy(deep=False)
+    n = len(out)
+    if n == 0:
+        out.attrs["spm_prepared"] = (_payee_fingerprint(payees), minor_units)
+        return out
+    base_ids = base.attrs["spm_base_ids"].value
+    mapping = pd.Index(payees["payee_id"].astype(str)).get_indexer(base_ids)
+    mapping = np.append(mapping, -1)  # position -1 (not a payee) stays -1
+    pos = mapping[base["payee_pos"].to_numpy(dtype=np.int64)]
+    out["payee_pos"] = pos
+    if "amount_minor" not in base.columns:
+        minor = np.zeros(n, dtype=np.int64)
+        rows = np.flatnonzero(pos >= 0)
+        minor[rows] = decimals_to_minor(base["amount"].take(rows), minor_units, "credit amount")
+        out["amount_minor"] = minor
+    out.attrs["spm_prepared"] = (_payee_fingerprint(payees), minor_units)
+    return out
+
+
+def prepare_base(credits: pd.DataFrame, payees: pd.DataFrame) -> pd.DataFrame:
+    """:func:`prepare_credits` for every payee of a calculation (in payee-id order), ready to
+    be :func:`regroup`-ed per plan and currency without copying rows."""
+    ids = pd.Series(sorted(set(payees["payee_id"].astype(str))), dtype=object)
+    base = prepare_credits(credits, pd.DataFrame({"payee_id": ids}), None)
+    base.attrs["spm_base_ids"] = _Shared(ids.to_numpy(dtype=object))
+    return base
 
 
 def prepared(inp: CalcInput, payees: pd.DataFrame) -> pd.DataFrame:
@@ -326,15 +385,21 @@ def credit_frame(inp: CalcInput, payees: pd.DataFrame, measure: MeasureSpec | No
     if len(credits) == 0:
         return pd.DataFrame({c: np.zeros(0, dtype=np.int64) for c in ("pidx", "day", "x", "order", "row")})
     keep = credits["payee_pos"].to_numpy() >= 0
+    day = credits["credit_day"].to_numpy(dtype=np.int64)
+    if inp.credit_window is not None:
+        keep &= (day >= day_number(inp.credit_window[0])) & (day <= day_number(inp.credit_window[1]))
     if measure is not None:
         keep &= measure.mask(credits)
     if kinds is not None:
         keep &= credits["kind"].isin(list(kinds)).to_numpy()
-    rows = np.flatnonzero(keep)
+    perm = credits["walk_perm"].to_numpy(dtype=np.int64)
+    rows = perm[keep[perm]]
+    order = np.empty(len(perm), dtype=np.int64)
+    order[perm] = np.arange(len(perm), dtype=np.int64)
     return pd.DataFrame({"pidx": credits["payee_pos"].to_numpy(dtype=np.int64)[rows],
-                         "day": credits["credit_day"].to_numpy(dtype=np.int64)[rows],
+                         "day": day[rows],
                          "x": credits["amount_minor"].to_numpy(dtype=np.int64)[rows],
-                         "order": credits["walk_order"].to_numpy(dtype=np.int64)[rows],
+                         "order": order[rows],
                          "row": rows})
 
 

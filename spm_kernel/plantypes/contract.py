@@ -9,16 +9,21 @@ Input (:class:`CalcInput`)
 ``plan_id``, ``plan_version``, ``component`` identify the component.
 ``period``        the period being calculated (id, first day, last day, inclusive).
 ``plan_year``     the plan (fiscal) year that contains the period.
-``credits``       one row per credit of every payee the component pays, with
-                  ``credit_date`` in ``PlanType.credit_window(config, period, plan_year)``
-                  (by default plan-year start .. period end, both inclusive). Columns:
+``credits``       the credits of every payee the component pays dated in
+                  ``PlanType.credit_window(config, period, plan_year)`` (by default
+                  plan-year start .. period end, both inclusive; given as ``credit_window``).
+                  To avoid copying millions of rows the orchestrator may pass a larger frame
+                  (other payees, other dates): ``inp.own_credits()`` gives exactly the rows
+                  above; the built-in plan types skip the others themselves. Columns:
                   :data:`CREDIT_COLUMNS`. ``amount`` is a ``Decimal`` already converted to the
                   plan currency (cancellations and refunds are negative); the engine may add
                   ``amount_minor`` (int64, the amount in minor units) to save a conversion.
                   ``credit_date`` is a pandas datetime64 column. Cumulative walks go in
                   (payee, credit_date, credit_id) order; a caller that passes the rows
                   already in that order (``ORDER BY payee_id, credit_date, credit_id``) and
-                  with ``amount_minor`` saves the plan types a sort and a conversion.
+                  with ``amount_minor`` saves the plan types a sort and a conversion; an
+                  int64 ``walk_order`` column ordered like ``credit_id`` (e.g. DuckDB's
+                  ``row_number() OVER (ORDER BY credit_id)``) saves the string sort.
 ``quotas``        :data:`QUOTA_COLUMNS`: every quota row of these payees whose period
                   intersects the credit window (``amount`` Decimal, plan currency).
 ``payees``        :data:`PAYEE_COLUMNS`: one row per payee the component pays.
@@ -98,9 +103,10 @@ CREDIT_COLUMNS: tuple[str, ...] = (
     "kind", "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id",
 )
 # Optional credit columns a plan type may use when present: ``amount_minor`` (int64 minor
-# units), ``share`` (Decimal, the payee's share of the transaction), ``discount`` (Decimal
-# fraction off list price, from the deal), ``rule`` (the crediting rule).
-OPTIONAL_CREDIT_COLUMNS: tuple[str, ...] = ("amount_minor", "share", "discount", "rule")
+# units), ``walk_order`` (int64, ordered like ``credit_id``), ``share`` (Decimal, the payee's
+# share of the transaction), ``discount`` (Decimal fraction off list price, from the deal),
+# ``rule`` (the crediting rule).
+OPTIONAL_CREDIT_COLUMNS: tuple[str, ...] = ("amount_minor", "walk_order", "share", "discount", "rule")
 CREDIT_TYPES: tuple[str, ...] = ("direct", "split", "overlay", "rollup", "rule")
 TRANSACTION_KINDS: tuple[str, ...] = ("booking", "invoice", "payment", "cancellation", "refund")
 QUOTA_COLUMNS: tuple[str, ...] = ("payee_id", "measure", "period_start", "period_end", "amount")
@@ -167,11 +173,29 @@ class CalcInput:
     currency: str = "USD"
     rounding: str = "ROUND_HALF_UP"
     minor_units: int = 2
+    credit_window: tuple[date, date] | None = None
 
     @property
     def quantum(self) -> Decimal:
         """The smallest amount of the currency, e.g. ``Decimal('0.01')``."""
         return Decimal(1).scaleb(-self.minor_units)
+
+    def own_credits(self) -> pd.DataFrame:
+        """Exactly the credits of ``payees`` dated inside ``credit_window``.
+
+        The orchestrator may hand every plan type the same, larger frame (all payees of the
+        calculation, the union of the components' windows) so that nothing is copied;
+        ``credits`` then also holds rows a plan type must ignore. Plan types that work on
+        the full columns call this; the built-ins walk integer columns instead.
+        """
+        credits = self.credits
+        if len(credits) == 0:
+            return credits
+        keep = credits["payee_id"].astype(str).isin(set(self.payees["payee_id"].astype(str))).to_numpy()
+        if self.credit_window is not None:
+            when = pd.to_datetime(credits["credit_date"])
+            keep = keep & ((when >= pd.Timestamp(self.credit_window[0])) & (when <= pd.Timestamp(self.credit_window[1]))).to_numpy()
+        return credits if keep.all() else credits.loc[keep]
 
 
 def check_lines(lines: pd.DataFrame, minor_units: int = 2) -> pd.DataFrame:

@@ -107,7 +107,7 @@ def _line(pid: str, comp: str, line_type: str, amount: Fraction, reference: str 
 
 
 def _selected(inp: CalcInput, measure: Any) -> list[dict[str, Any]]:
-    credits = inp.credits
+    credits = inp.own_credits()
     if len(credits) == 0:
         return []
     mask = measure.mask(credits) if measure is not None else [True] * len(credits)

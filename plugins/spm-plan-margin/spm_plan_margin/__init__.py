@@ -32,7 +32,8 @@ class Margin(PlanType):
 
     def calculate(self, inp: CalcInput):
         cfg, pay = inp.config, inp.payees.set_index("payee_id")
-        c = inp.credits.loc[cfg.measure.mask(inp.credits)]
+        c = inp.own_credits()
+        c = c.loc[cfg.measure.mask(c)]
         day, start = c["credit_date"].dt.date, c["payee_id"].map(pay["assigned_from"])
         end = c["payee_id"].map(pay["assigned_to"]).fillna(inp.period.end)
         c = c.loc[((day >= inp.period.start) & (day <= inp.period.end) & (day >= start) & (day <= end)).to_numpy()]
