@@ -73,7 +73,7 @@ def integer_weights(weights: Any) -> np.ndarray:
 
 def _narrow(ints: np.ndarray) -> np.ndarray:
     """int64 when every value fits comfortably, else the object array as it is."""
-    if len(ints) == 0 or max(abs(int(v)) for v in ints) < SAFE:
+    if len(ints) == 0 or int(np.max(np.abs(ints))) < SAFE:
         return ints.astype(np.int64)
     return ints
 

@@ -54,3 +54,25 @@ def monthly_bookings(ws: Workspace, start: date, end: date) -> pd.DataFrame:
                             f"{base}; load fx_rates for them")
     frame["month"] = pd.to_datetime(frame["month"]).dt.date
     return frame.loc[:, ["payee_id", "month", "amount"]].reset_index(drop=True)
+
+
+def bookings_totals(ws: Workspace, start: date, end: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bookings in ``start``..``end`` summed per payee (``payee_id, amount``) and per month
+    (``month, amount``), in one SQL pass (the same definition as :func:`monthly_bookings`)."""
+    base = ws.config.base_currency
+    sql = to_base_sql(f"({credited_won_deals(ws, start, end)})", base)
+    frame = ws.sql(f"""
+        WITH c AS ({sql})
+        SELECT payee_id, CAST(date_trunc('month', close_date) AS DATE) AS month,
+               CAST(sum(base_amount) AS DECIMAL(18,2)) AS amount, count(*) FILTER (WHERE base_rate IS NULL) AS missing,
+               string_agg(DISTINCT currency, ', ') FILTER (WHERE base_rate IS NULL) AS missing_currencies
+        FROM c GROUP BY GROUPING SETS ((payee_id), (month))
+    """)
+    bad = frame.loc[frame["missing"] > 0]
+    if len(bad):
+        raise PlanningError(f"no fx_rates quote converts {', '.join(sorted(set(bad['missing_currencies'].dropna())))} "
+                            f"to {base}; load fx_rates for them")
+    per_payee = frame.loc[frame["payee_id"].notna(), ["payee_id", "amount"]].reset_index(drop=True)
+    per_month = frame.loc[frame["payee_id"].isna() & frame["month"].notna(), ["month", "amount"]]
+    per_month = per_month.assign(month=pd.to_datetime(per_month["month"]).dt.date).sort_values("month")
+    return per_payee, per_month.reset_index(drop=True)

@@ -61,12 +61,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from spm_kernel.money import minor_to_decimals, minor_units, round_div
+from spm_kernel.money import decimals_to_minor, minor_to_decimals, minor_units, round_div
 from spm_kernel.planning.allocation import allocate_by_group, to_minor
 from spm_kernel.planning.errors import PlanningError, PlanningWarning
 from spm_kernel.planning.forecast import BookingsForecast, default_as_of, forecast_bookings
 from spm_kernel.planning.fx import planning_rates
-from spm_kernel.planning.history import monthly_bookings
+from spm_kernel.planning.history import bookings_totals
 from spm_kernel.planning.ramp import Ramp, effective_months
 from spm_kernel.planning.roster import COMPANY, PlanYear, carriers, holders, periods_of, plan_year
 
@@ -246,9 +246,12 @@ def _history_cents(ws: Workspace, people: pd.DataFrame, as_of: date, settings: Q
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
     """(bookings cents, effective nano-months in the window, has-history flags, monthly frame)."""
     start, end, firsts = _history_window(as_of, settings.history_months)
-    booked = monthly_bookings(ws, start, end)
-    per_payee = booked.groupby("payee_id")["amount"].sum() if len(booked) else pd.Series(dtype=object)
-    cents = np.array([to_minor(v) for v in per_payee.reindex(people["payee_id"]).fillna(Decimal(0))], dtype=object)
+    per_payee, booked = bookings_totals(ws, start, end)
+    amounts = per_payee.set_index("payee_id")["amount"].reindex(people["payee_id"])
+    cents = np.zeros(len(people), dtype=np.int64)
+    known = amounts.notna().to_numpy()
+    cents[known] = decimals_to_minor(amounts[known], 2, "bookings")
+    cents = cents.astype(object)
     eff = effective_months(people, firsts, settings.ramp)
     nano = np.rint(eff.sum(axis=1) * NANO).astype(np.int64)
     has = nano >= NANO  # at least one effective month of history
@@ -302,7 +305,7 @@ def _season(settings: QuotaSettings, booked: pd.DataFrame, year: PlanYear) -> np
     if settings.seasonality == "even" or len(booked) == 0:
         return np.ones(12)
     by_month = booked.assign(m=pd.to_datetime(booked["month"]).dt.month,
-                             v=booked["amount"].astype(float)).groupby("m")["v"].sum()
+                             v=booked["amount"].astype(float)).groupby("m")["v"].sum()  # 12 rows at most
     weights = np.array([max(float(by_month.get(m.month, 0.0)), 0.0) for m in year.months])
     return weights if weights.sum() > 0 else np.ones(12)
 
@@ -448,8 +451,11 @@ def allocate_quotas(ws: Workspace, settings: QuotaSettings | None = None, /, **o
         pd.DataFrame({"level": "payee", "node": people["payee_id"].to_numpy(), "parent": team_ids[team_codes],
                       "payees": 1, "td": payee_td.astype(object), "bu": capacity}),
     ], ignore_index=True)
-    nodes["holder"] = [holder_of.get((lv, nd)) if lv != "payee" else nd
-                       for lv, nd in zip(nodes["level"], nodes["node"])]
+    held = holders_frame.rename(columns={"payee_id": "holder"})[["level", "node", "holder"]]
+    nodes = nodes.merge(held, on=["level", "node"], how="left")
+    is_payee = (nodes["level"] == "payee").to_numpy()
+    nodes["holder"] = np.where(is_payee, nodes["node"].astype(object), nodes["holder"].astype(object))
+    nodes["holder"] = nodes["holder"].where(nodes["holder"].notna(), None)
     gap = (nodes["td"].to_numpy(dtype=object) - nodes["bu"].to_numpy(dtype=object)).astype(object)
     bu = nodes["bu"].to_numpy(dtype=object)
     nodes["gap_pct"] = np.where(bu != 0, gap.astype(np.float64) / np.where(bu != 0, bu, 1).astype(np.float64),
@@ -547,7 +553,7 @@ def _split_periods_by(totals: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def _lines(payee_ids: np.ndarray, currency: np.ndarray, level: str, node: np.ndarray, base_periods: np.ndarray,
            local_periods: np.ndarray, periods: list[Any], s: QuotaSettings) -> pd.DataFrame:
     n, k = base_periods.shape
-    places = np.array([minor_units(c) for c in currency])
+    places = pd.Series(currency).map({c: minor_units(str(c)) for c in pd.unique(currency)}).to_numpy(dtype=np.int64)
     frame = pd.DataFrame({
         "payee_id": np.repeat(payee_ids, k), "measure": s.measure,
         "period_start": np.tile([p.start for p in periods], n), "period_end": np.tile([p.end for p in periods], n),
