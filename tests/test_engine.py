@@ -66,7 +66,8 @@ def test_the_run_is_recorded(ws: Workspace) -> None:
     assert versions["rep-plan"][0]["version"] == 1 and versions["rep-plan"][0]["used"] is True
     assert len(versions["rep-plan"][0]["content_hash"]) == 64
     timings = json.loads(row.timings)
-    assert {"inputs", "credits", "restate", "calculate", "write", "total"} <= set(timings)
+    steps = ("inputs", "credits", "store_credits", "restate", "calculate", "write_lines", "total")
+    assert set(steps) | {f"{k}_cpu" for k in steps} <= set(timings)
     assert ws.count("credits") == 10 and set(ws.table("credits")["run_id"]) == {run.run_id}
     period = ws.table("periods").set_index("period_id").loc["2026-02"]
     assert (period.status, period.kind, str(period.end_date)[:10]) == ("open", "month", "2026-02-28")

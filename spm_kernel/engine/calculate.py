@@ -34,6 +34,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import resource
 import time
 import uuid
 from dataclasses import dataclass
@@ -413,6 +414,12 @@ def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Per
     return int(con.execute("SELECT count(*) FROM credits WHERE run_id = ?", [run_id]).fetchall()[0][0])
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system, every thread) of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def new_run_id() -> str:
     return f"R{now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -469,21 +476,24 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
     book = load_book(ws)
     config = crediting or read_crediting_config(ws.path)
     run = Run(run_id=new_run_id(), period=target, started_at=now(), created_by=actor or default_actor(), ws=ws)
-    bar = tqdm(total=5, desc=f"spm calc {target}", unit="step", disable=not progress, leave=False)
-    clock = time.perf_counter()
+    bar = tqdm(total=6, desc=f"spm calc {target}", unit="step", disable=not progress, leave=False)
+    clock, cpu_clock = time.perf_counter(), _cpu()
     timings: dict[str, float] = {}
+    last = [clock, cpu_clock]
 
-    def step(name: str, since: float) -> float:
-        timings[name] = round(time.perf_counter() - since, 4)
+    def step(name: str) -> None:
+        """Record the wall and CPU seconds since the previous step; advance the bar."""
+        wall, cpu = time.perf_counter(), _cpu()
+        timings[name] = round(wall - last[0], 4)
+        timings[f"{name}_cpu"] = round(cpu - last[1], 4)
+        last[:] = [wall, cpu]
         bar.set_postfix_str(name)
         bar.update(1)
-        return time.perf_counter()
 
     con.execute("BEGIN TRANSACTION")
     try:
         ws.plugins.hook.spm_before_run(ws=ws, run=run)
         ensure_period(con, target)
-        t = time.perf_counter()
         effective = effective_runs(con, before=target.start, exclude=target.period_id)
         run_ids = [str(r) for r in effective["run_id"]]
         plan_year = plan_year_of(target, fsm)
@@ -498,10 +508,14 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
                 todo.append((closed, hs))
                 c_start, h_start = min(c_start, cs), min(h_start, hs)
             restated[closed.period_id] = h
-        t = step("inputs", t)
+        step("inputs")
         summary = compute_credits(con, c_start, max(c_end, target.end), config, fiscal_year_start_month=fsm)
         inputs = load_inputs(ws, book, credits_frame(con))
-        t = step("credits", t)
+        step("credits")
+        # store the run's credits now and free the temp tables before the plans run
+        run.credit_count = write_credits(con, run.run_id, [target, *[c for c, _ in todo]])
+        drop_credits(con)
+        step("store_credits")
         history = ledger_lines(con, run_ids, target.kind, accounting_from=h_start, accounting_before=target.start)
         adjustments: list[pd.DataFrame] = []
         for closed, hs in todo:
@@ -513,14 +527,14 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
             if len(adj):
                 adjustments.append(adj.assign(period_id=closed.period_id, period_start=closed.start,
                                               period_end=closed.end, line_id=None))
-        t = step("restate", t)
+        step("restate")
         prior = _prior(pd.concat([history, *adjustments], ignore_index=True), target.start, h_start)
         own = period_lines(inputs, target, prior)
-        t = step("calculate", t)
+        del inputs
+        step("calculate")
         lines = assemble_lines(run, [own, *[a.drop(columns=["period_start", "period_end", "line_id"]) for a in adjustments],
                                      manual_lines(con, target)])
         write_lines(con, lines)
-        run.credit_count = write_credits(con, run.run_id, [target, *[c for c, _ in todo]])
         run.line_count = len(lines)
         run.restated = restated
         run.plan_versions = _plan_versions(book, plan_year, target, lines)
@@ -528,9 +542,9 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
             "data": restated, "prior_runs": sorted(run_ids), "period": target.period_id,
             "manual": [str(x) for x in lines.loc[lines["plan_id"] == MANUAL_PLAN, "reference"]],
         }, sort_keys=True).encode()).hexdigest()[:32]
-        timings["write"] = round(time.perf_counter() - t, 4)
-        bar.update(1)
+        step("write_lines")
         timings["total"] = round(time.perf_counter() - clock, 4)
+        timings["total_cpu"] = round(_cpu() - cpu_clock, 4)
         timings["transactions"] = summary.transactions
         run.timings = timings
         run.status = "succeeded"

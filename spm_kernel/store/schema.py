@@ -269,17 +269,15 @@ TABLES: tuple[TableSpec, ...] = (
         C("closed_by", "VARCHAR"),
         C("closed_run_id", "VARCHAR", description="the run whose results the close froze"),
     ), importable=False),
-    TableSpec("credits", "Shares of transactions credited to payees, each with the rule that made it; "
-              "every credit a run used, converted to the payee's currency.", (
+    TableSpec("credits", "Shares of transactions credited to payees, each with the rule that made it, "
+              "converted to the payee's currency: the credits dated in a run's period (and in the closed "
+              "periods it restated). The transaction's other attributes are in transactions.", (
         C("credit_no", "BIGINT", required=True, key=True,
           description="ledger sequence number, unique across runs"),
         C("run_id", "VARCHAR", required=True),
         C("credit_id", "VARCHAR", required=True, description="stable across runs: transaction/payee/type[/detail]; "
           "unique within a run"),
         C("transaction_id", "VARCHAR", required=True),
-        C("original_transaction_id", "VARCHAR"),
-        C("opportunity_id", "VARCHAR"),
-        C("account_id", "VARCHAR"),
         C("payee_id", "VARCHAR", required=True),
         C("credit_type", "VARCHAR", required=True,
           choices=("direct", "split", "overlay", "rollup", "rule")),
@@ -296,11 +294,7 @@ TABLES: tuple[TableSpec, ...] = (
         C("fx_quote", "VARCHAR", description="which quote: 'EUR->USD 2026-01-15' (an inverse "
           "quote is divided by)"),
         C("credit_date", "DATE", required=True),
-        C("kind", "VARCHAR", required=True),
-        C("product", "VARCHAR"),
-        C("segment", "VARCHAR"),
-        C("region_id", "VARCHAR"),
-        C("deal_type", "VARCHAR"),
+        C("kind", "VARCHAR", required=True, description="the transaction's kind (a cancellation is negative)"),
     ), importable=False, date_columns_for_range=("credit_date",)),
     TableSpec("calc_runs", "Calculation runs: immutable values (inputs hash, plan versions, status).", (
         C("run_id", "VARCHAR", required=True, key=True),

@@ -1,4 +1,5 @@
--- 0004: the compensation engine's ledger (issue 3): credits with their lineage and FX,
+-- 0004: the compensation engine's ledger (issue 3): credits with their rule and FX (a
+-- transaction's other attributes stay in transactions, opportunities and accounts),
 -- payout lines with explanation columns, runs, periods, adjustments; crediting rules.
 -- credits, payout_lines, calc_runs, periods and adjustments were created empty by 0001 and
 -- nothing wrote them before the engine existed: they are recreated in their final shape.
@@ -9,9 +10,6 @@ CREATE TABLE credits (
     run_id VARCHAR NOT NULL,
     credit_id VARCHAR NOT NULL,
     transaction_id VARCHAR NOT NULL,
-    original_transaction_id VARCHAR,
-    opportunity_id VARCHAR,
-    account_id VARCHAR,
     payee_id VARCHAR NOT NULL,
     credit_type VARCHAR NOT NULL,
     rule VARCHAR NOT NULL,
@@ -26,10 +24,6 @@ CREATE TABLE credits (
     fx_quote VARCHAR,
     credit_date DATE NOT NULL,
     kind VARCHAR NOT NULL,
-    product VARCHAR,
-    segment VARCHAR,
-    region_id VARCHAR,
-    deal_type VARCHAR,
     PRIMARY KEY (credit_no)
 );
 
