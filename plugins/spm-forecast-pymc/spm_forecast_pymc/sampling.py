@@ -7,7 +7,6 @@ project's Makefile and test configuration point it at ``<repo>/.cache/pytensor``
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from typing import Any
@@ -58,10 +57,12 @@ def _in_thread() -> bool:
 
 
 def _sample_nutpie(model: pm.Model, sampler: SamplerConfig, label: str) -> az.InferenceData:
+    """nutpie on the numba backend; the tqdm bar counts kept draws (polled once a second:
+    warm-up shows as the bar standing still at 0)."""
     import nutpie
 
     compiled = nutpie.compile_pymc_model(model, backend="numba")
-    total = (sampler.tune + sampler.draws) * sampler.chains
+    total = sampler.draws * sampler.chains
     bar = tqdm(total=total, desc=f"sampling {label} (nutpie)", unit="draw",
                disable=not sampler.progressbar, mininterval=0.5)
     background = nutpie.sample(
@@ -73,27 +74,22 @@ def _sample_nutpie(model: pm.Model, sampler: SamplerConfig, label: str) -> az.In
     done = 0
     try:
         while not background.is_finished:
-            time.sleep(0.25)
-            now = _nutpie_progress(background)
-            if now > done:
-                bar.update(now - done)
-                done = now
-        bar.update(total - done)
+            time.sleep(1.0)
+            if sampler.progressbar:
+                now = _kept_draws(background)
+                if now > done:
+                    bar.update(now - done)
+                    done = now
         idata = background.wait()
+        bar.update(total - done)
     finally:
         bar.close()
-        if os.environ.get("SPM_KEEP_NUTPIE_TMP") is None:
-            _cleanup_nutpie_tmp()
     return idata
 
 
-def _nutpie_progress(background: Any) -> int:
+def _kept_draws(background: Any) -> int:
     try:
-        progress = background.progress()
-    except Exception:  # noqa: BLE001 - progress is cosmetic
+        partial = background.inspect()
+        return int(partial.posterior.sizes["draw"] * partial.posterior.sizes["chain"])
+    except Exception:  # noqa: BLE001 - the bar is cosmetic; sampling goes on
         return 0
-    return int(sum(getattr(c, "finished_draws", 0) for c in progress))
-
-
-def _cleanup_nutpie_tmp() -> None:
-    """nutpie leaves nothing we rely on in $TMPDIR; nothing to do when it leaves nothing."""
