@@ -279,7 +279,9 @@ def walk_permutation(pos: np.ndarray, day: np.ndarray, credit_id: pd.Series,
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     if walk_order is not None:
-        return np.lexsort((walk_order, day, pos)).astype(np.int64)
+        ordered = np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (
+            (day[1:] > day[:-1]) | ((day[1:] == day[:-1]) & (walk_order[1:] > walk_order[:-1])))))
+        return np.arange(n, dtype=np.int64) if ordered else np.lexsort((walk_order, day, pos)).astype(np.int64)
     same = (pos[1:] == pos[:-1]) & (day[1:] == day[:-1])
     in_order = bool(np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (day[1:] >= day[:-1]))))
     ids = _arrow_strings(credit_id)

@@ -387,7 +387,11 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
                           for b in cfg.multipliers.bands) + 1
     if cfg.threshold is not None:
         mult_bound *= 10 ** (scale_of(cfg.threshold.below_multiplier) + 1)
-    dtype = exact_dtype(bound * (max(table.rates) + 1) * mult_bound * 10 * (table.k + 2) * 10**6)
+    # every position and every sum of earnings stays within one group's sum of |amounts|
+    if len(x):
+        starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+        bound = max(bound, int(np.add.reduceat(np.abs(x).astype(object) if bound > 2**40 else np.abs(x), starts).max()) + 1)
+    dtype = exact_dtype(bound * (max(table.rates) + 1) * mult_bound * 10 * (table.k + 2) * 16)
     xa, ba, aa = as_dtype(x, dtype), as_dtype(after, dtype), as_dtype(before, dtype)
     if dtype is object:
         table.bounds = table.bounds  # bounds stay int64; mixing with object arrays is exact
