@@ -580,3 +580,77 @@ def test_row_order_walk_order_and_extra_rows_do_not_change_the_lines() -> None:
     # rows of payees on no plan and credits of last year are ignored
     extra = [*rows, credit("z", "p9", "2026-01-10", "99999"), credit("y", "p1", "2025-06-01", "77777")]
     assert run(p, extra, payees=people)[1]["amount"].tolist() == expected["amount"].tolist()
+
+
+# ---- remaining options, one worked example each ----
+def test_hold_until_invoice_and_plan_year_end() -> None:
+    p = commission(application="flat", tiers=[{"from": 0, "rate": "0.1"}],
+                   hold={"until": "invoice", "at_plan_year_end": "release"})
+    credits = [credit("1", "p1", "2026-11-10", "10000", opp="o1"),
+               credit("2", "p1", "2026-11-12", "5000", opp="o2"),
+               credit("i2", "p1", "2026-12-01", "5000", kind="invoice", opp="o2")]
+    q3, q4 = (run(p, credits, (n,))[n] for n in (3, 4))
+    assert amounts(q3) == {}
+    # Q4 (the last period of the plan year): o1 is never invoiced, but what is held is released at year end
+    assert amounts(q4) == {"c.earning": D("1500.00"), "c.hold": D("-1000.00"), "c.release": D("1000.00")}
+    keep = commission(application="flat", tiers=[{"from": 0, "rate": "0.1"}], hold={"until": "invoice", "at_plan_year_end": "keep"})
+    assert amounts(run(keep, credits, (4,))[4]) == {"c.earning": D("1500.00"), "c.hold": D("-1000.00")}
+
+
+def test_period_window_and_quota_measure() -> None:
+    # window: period pays each quarter on its own credits; attainment against the quarter's quota rows of
+    # the measure named in quota_measure: Q2 quota 10,000, 12,000 booked: 10,000 x 5% + 2,000 x 10% = 700
+    p = commission(application="step", basis="attainment", measure={"window": "period", "quota_measure": "bookings_q"},
+                   tiers=[{"from": 0, "to": 1, "rate": "0.05"}, {"from": 1, "rate": "0.10"}])
+    quotas = [{**quota("p1", "10000", date(2026, 1, 1), date(2026, 3, 31)), "measure": "bookings_q"},
+              {**quota("p1", "10000", date(2026, 4, 1), date(2026, 6, 30)), "measure": "bookings_q"}]
+    out = run(p, [credit("1", "p1", "2026-02-01", "5000"), credit("2", "p1", "2026-05-01", "12000")], (1, 2), quotas=quotas)
+    assert amounts(out[1]) == {"c.earning": D("250.00")}
+    assert amounts(out[2]) == {"c.earning": D("700.00")}
+
+
+def test_mbo_amount_per_period_default_scores_and_cap() -> None:
+    # 1,000 per period: quality 0.5 x min(1.5, 1.2) + speed 0.5 x default 0.6 = 0.9 -> 900
+    p = plan(("mbo", "mbo", {"amount": 1000, "max_score": "1.2",
+                             "objectives": [{"id": "quality", "weight": "0.5"}, {"id": "speed", "weight": "0.5", "default_score": "0.6"}]}))
+    out = run(p, [], scores=[{"payee_id": "p1", "objective": "quality", "period_id": "2026-Q1", "score": D("1.5")}])[1]
+    assert amounts(out) == {"mbo.mbo": D("900.00")}
+    assert "quality 0.5 x 1.5 + speed 0.5 x 0.6" in out.loc[0, "formula"]
+    # no score and no default: nothing for that objective (0.5 x 0.6 = 300)
+    assert amounts(run(p, [])[1]) == {"mbo.mbo": D("300.00")}
+
+
+def test_pay_cap_per_period_multiple_of_target_incentive_and_refunds() -> None:
+    comm = ("c", "rate_table", {"application": "flat", "tiers": [{"from": 0, "rate": "0.1"}], "measure": {"window": "quarter"}})
+    cap = ("cap", "pay_cap", {"multiple_of_target_incentive": "0.05", "scope": "period"})  # 5% of 60,000 = 3,000
+    credits = [credit("1", "p1", "2026-02-01", "45000"), credit("2", "p1", "2026-05-01", "-20000", kind="refund")]
+    out = run(plan(comm, cap), credits, (1, 2))
+    assert amounts(out[1]) == {"c.earning": D("4500.00"), "cap.cap_forfeit:cap:period": D("-1500.00")}
+    # a refund makes the quarter negative: nothing to cap, nothing restored
+    assert amounts(out[2]) == {"c.earning": D("-2000.00")}
+
+
+def test_formula_per_period_and_names() -> None:
+    # not cumulative: this period's credits only; attainment and target incentive are available
+    p = plan(("f", "formula", {"formula": "min(attainment, 1.5) * target_incentive * 0.01", "cumulative": False}))
+    out = run(p, [credit("1", "p1", "2026-01-10", "50000"), credit("2", "p1", "2026-05-10", "150000")], (1, 2),
+              quotas=[quota("p1", "100000")])
+    # Q1: 50,000 / 100,000 = 0.5 x 60,000 x 1% = 300; Q2: min(1.5, 1.5) x 600 = 900
+    assert amounts(out[1]) == {"f.earning": D("300.00")}
+    assert amounts(out[2]) == {"f.earning": D("900.00")}
+
+
+def test_plan_currency_restriction() -> None:
+    p = plan(("c", "rate_table", {"application": "flat", "tiers": [{"from": 0, "rate": "0.1"}]}))
+    p = Plan(p.spec.model_copy(update={"currency": "EUR"}), p.components)
+    with pytest.raises(PlanCalculationError, match="pays in EUR, but 1 assigned payee"):
+        run(p, [credit("1", "p1", "2026-01-10", "100")])
+
+
+def test_yen_payees_round_to_whole_yen() -> None:
+    # JPY has no minor unit: 12,345 x 3.3% = 407.385 -> 407 (half up)
+    p = plan(("c", "rate_table", {"application": "flat", "tiers": [{"from": 0, "rate": "0.033"}]}))
+    yen = {**payee("p1"), "currency": "JPY"}
+    out = run(p, [credit("1", "p1", "2026-01-10", "12345")], payees=[yen, payee("p2")])[1]
+    assert amounts(out) == {"c.earning": D("407")}
+    assert out.loc[0, "currency"] == "JPY"
