@@ -464,7 +464,7 @@ def _calculate(inp: CalcInput) -> pd.DataFrame:
     q_cur = quotas_by_key.get(0, np.full(n, -1, dtype=np.int64))
 
     out_lines = []
-    in_period = cur & (wday >= p_start)
+    in_period = cur & earns & (wday >= p_start)
     ids = ids_by_payee(inp, payees, walk, in_period, n)
     has_any = np.zeros(n, dtype=bool)
     has_any[pidx_walk[cur]] = True
