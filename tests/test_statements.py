@@ -186,6 +186,8 @@ def test_rep_march_hand_worked(ws: Workspace) -> None:
     draw = st.balances.set_index("balance").loc["draw"]
     assert (draw["opening"], draw["change"], draw["closing"]) == (D("64.00"), D("774.40"), D("838.40"))
     assert st.balance("draw") == D("838.40") and st.balance("held") == D(0)
+    text = st.to_text()
+    assert "Amount paid" in text and "325.00" in text and "Draw balance (closing)" in text and "838.40" in text
     sections = st.lines.groupby("section")["amount"].apply(lambda s: sum(s, D(0))).to_dict()
     assert sections == {"earnings": D("-534.40"), "draws": D("834.40"), "adjustments": D("25.00")}
 
@@ -372,3 +374,47 @@ def test_errors(ws: Workspace) -> None:
         ws.statement("R1", "2026-05")
     quiet = ws.statement("VP", "2026-03")  # a payee with no plan: an empty statement, paid 0
     assert quiet.paid == D("0.00") and quiet.lines.empty and "No payout line" in quiet.to_html()
+
+
+def test_a_zero_decimal_currency_statement(tmp_path: Path) -> None:
+    """A statement in JPY (no minor unit), built from frames: whole yen everywhere."""
+    from datetime import date
+
+    from spm_kernel.periods import parse_period
+    from spm_kernel.reports.statements import (
+        ATTAINMENT_COLUMNS, BALANCE_COLUMNS, CREDIT_COLUMNS, LINE_COLUMNS, Statement, summarise,
+    )
+
+    def frame(columns: tuple[str, ...], rows: list[dict]) -> pd.DataFrame:
+        return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=list(columns))
+
+    lines = frame(LINE_COLUMNS, [
+        {"section": "earnings", "line_no": 1, "line_id": "L1", "plan_id": "jp", "plan_version": 1,
+         "component": "commission", "component_label": "Commission", "line_type": "earning",
+         "description": "Commission", "amount": D("123457"), "currency": "JPY", "status": "payable",
+         "credit_count": 0, "reference": "", "explanation": "step: 3,086,425 x 4%"},
+        {"section": "draws", "line_no": 2, "line_id": "L2", "plan_id": "jp", "plan_version": 1,
+         "component": "draw", "component_label": "Draw", "line_type": "draw_recovery",
+         "description": "Draw: draw recovery", "amount": D("-23457"), "currency": "JPY", "status": "payable",
+         "credit_count": 0, "reference": "", "explanation": "recover 23,457"}])
+    st = Statement(
+        company="Kaisha", payee_id="JP1", payee_name="Aiko", role="rep", team="", region="", manager="",
+        currency="JPY", period=parse_period("2026-03"), period_status="closed", run_id="R1",
+        plan_year=parse_period("FY2026"), plans=["JP plan (v1)"], rounding="ROUND_HALF_UP", lines=lines,
+        totals=summarise(lines, "JPY"),
+        balances=pd.DataFrame([("draw", "Draw balance", D("50000"), D("-23457"), D("26543"), "JPY", "")],
+                              columns=list(BALANCE_COLUMNS)),
+        attainment=frame(ATTAINMENT_COLUMNS, [{"period_id": "2026-03", "period_start": date(2026, 3, 1),
+                                               "component": "commission", "component_label": "Commission",
+                                               "measure": "bookings", "measure_value": D("3086425"),
+                                               "attainment": D("0.61")}]),
+        credits=frame(CREDIT_COLUMNS, []), year_to_date=D("100000"))
+    assert st.paid == D("100000") and st.places == 0 and st.final
+    html = st.to_html()
+    assert "100,000" in html and "100,000.00" not in html and "61.0%" in html and "FINAL" in html
+    book = openpyxl.load_workbook(st.to_xlsx(tmp_path / "jp.xlsx"))
+    sheet = book["Lines"]
+    col = [c.value for c in sheet[1]].index("Amount") + 1
+    cells = [sheet.cell(row=i, column=col) for i in (2, 3, 4)]
+    assert [c.value for c in cells] == [123457, -23457, 100000]
+    assert {c.number_format for c in cells} == {"#,##0"}

@@ -4,7 +4,7 @@
 >>> st.lines                # every payout line booked in the period, with its explanation
 >>> st.totals               # the summary: earnings by component, draws, adjustments, holds, paid
 >>> st.balances             # draw balance, held earnings, carry-forward: opening, change, closing
->>> st.to_pdf("statement.pdf"); st.to_xlsx("statement.xlsx"); st.to_html()
+>>> st.to_pdf("statement.pdf"); st.to_xlsx("statement.xlsx"); st.to_html(); print(st.to_text())
 
 What a statement is made of (all read from the ledger, nothing is recalculated):
 
@@ -124,8 +124,10 @@ class Statement:
     # ---- figures ----
     @property
     def paid(self) -> Decimal:
-        """The amount paid for the period: the sum of the statement's rounded lines."""
-        rows = self.totals.loc[self.totals["item"] == "paid", "amount"]
+        """The amount paid for the period in the payee's currency: the sum of the statement's
+        rounded lines (a line in another currency, which a plan never produces, is listed in
+        ``totals`` under its own currency and not added here)."""
+        rows = self.totals.loc[(self.totals["item"] == "paid") & (self.totals["currency"] == self.currency), "amount"]
         return sum(rows, Decimal(0))
 
     @property
@@ -143,7 +145,7 @@ class Statement:
         rows = self.balances.loc[self.balances["balance"] == name, "closing"]
         return rows.iloc[0] if len(rows) else Decimal(0)
 
-    def explain_text(self) -> str:
+    def to_text(self) -> str:
         """The statement as plain text: the summary, the balances and every line explained."""
         money = self.money
         out = [f"{self.company}: statement for {self.payee_name} ({self.payee_id}), {self.period}"
@@ -497,13 +499,14 @@ def _credits(ws: Workspace, run_id: str, payees: list[str]) -> pd.DataFrame:
         wanted AS (
             SELECT payee_id, credit_id, string_agg(DISTINCT component, ', ' ORDER BY component) AS components
             FROM behind GROUP BY ALL)
-        SELECT w.payee_id, c.credit_id, c.credit_date, c.transaction_id, c.kind, c.opportunity_id,
+        SELECT w.payee_id, c.credit_id, c.credit_date, c.transaction_id, c.kind, t.opportunity_id,
                o.name AS opportunity, a.name AS account, c.credit_type, c.rule, c.share, c.source_amount,
                c.source_currency, c.fx_rate, c.amount, c.currency, w.components
         FROM wanted w
         JOIN credits c ON c.run_id = ? AND c.credit_id = w.credit_id AND c.payee_id = w.payee_id
-        LEFT JOIN opportunities o ON o.opportunity_id = c.opportunity_id
-        LEFT JOIN accounts a ON a.account_id = c.account_id
+        LEFT JOIN transactions t ON t.transaction_id = c.transaction_id
+        LEFT JOIN opportunities o ON o.opportunity_id = t.opportunity_id
+        LEFT JOIN accounts a ON a.account_id = o.account_id
         ORDER BY w.payee_id, c.credit_date, c.credit_id
         """, params=[run_id, payees, run_id]))
     if frame.empty:

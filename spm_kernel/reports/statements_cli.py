@@ -12,6 +12,7 @@ import typer
 from spm_kernel.builtin.commands import WORKSPACE_OPTION, cli_errors, open_ws, text_table
 from spm_kernel.errors import SPMError
 from spm_kernel.hookspecs import hookimpl
+from spm_kernel.money import minor_units
 
 FORMATS = ("pdf", "xlsx", "html", "csv")
 SHOWN = 20
@@ -77,4 +78,4 @@ def spm_cli_commands(app: typer.Typer) -> None:
             status = "final" if found[0].final else "preliminary (period open)"
             typer.echo(f"wrote {len(found)} {fmt_l} statement(s) of {period}, {status}, into {out} in "
                        f"{time.perf_counter() - started:.1f} s; paid "
-                       + ", ".join(f"{cur} {amount:,.2f}" for cur, amount in sorted(totals.items())))
+                       + ", ".join(f"{cur} {amount:,.{minor_units(cur)}f}" for cur, amount in sorted(totals.items())))
