@@ -56,6 +56,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.metrics.builtin.compensation_cost",
     "spm_kernel.metrics.builtin.pay_for_performance",
     "spm_kernel.metrics.builtin.ramp",
+    "spm_kernel.reports.performance_cli",
 )
 
 

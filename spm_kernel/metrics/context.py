@@ -713,18 +713,30 @@ class MetricContext:
             JOIN {self.payees} p ON p.payee_id = m.payee_id{reps}
             GROUP BY m.period, m.key"""
 
+    def payee_keys(self) -> str:
+        """``payee_id, key``: the group key of each in-scope payee, for the grains whose key
+        does not change from window to window (all but ``manager``)."""
+        return self.shared("payee_keys", f"SELECT DISTINCT payee_id, key FROM {self.members}")
+
     def owner_join(self, alias: str, owner_col: str = "owner_id", product_col: str = "product") -> tuple[str, str]:
         """(JOIN clause, key expression) attaching rows of alias ``alias`` (already joined with
         the windows as ``w``) to their group through the payee in ``owner_col``.
 
         At the product grain the key is the row's ``product_col``; at the company grain with
-        no scope every row counts (no join, so rows without an owner count too)."""
-        join = f"JOIN {self.members} m ON m.period = w.period AND m.payee_id = {alias}.{owner_col}"
-        if self.grain == "product":
-            return (join if self.scope is not None else ""), f"{alias}.{product_col}"
-        if self.grain == "company" and self.scope is None:
-            return "", sql_str(self.company_key)
-        return join, "m.key"
+        no scope every row counts (no join, so rows without an owner count too). Only the
+        manager grain looks the key up per window (the hierarchy of each window's last day)."""
+        owner = f"{alias}.{owner_col}"
+        if self.grain == "manager":
+            return (f"JOIN {self.members} m ON m.period = w.period AND m.payee_id = {owner}", "m.key")
+        if self.scope is None:
+            if self.grain == "company":
+                return "", sql_str(self.company_key)
+            if self.grain == "product":
+                return "", f"{alias}.{product_col}"
+            if self.grain == "payee":
+                return "", owner
+        join = f"JOIN {self.payee_keys()} m ON m.payee_id = {owner}"
+        return join, (f"{alias}.{product_col}" if self.grain == "product" else "m.key")
 
     def on_grid(self, sql: str, columns: str) -> pd.DataFrame:
         """Left-join ``sql`` (columns ``period, key, ...``) onto the grid, so every (window,

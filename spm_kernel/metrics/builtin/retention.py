@@ -14,37 +14,58 @@ import pandas as pd
 
 from spm_kernel.extensions import Metric
 from spm_kernel.hookspecs import hookimpl
-from spm_kernel.metrics.context import NONE_KEY, MetricContext, money_sql, ratio_sql, round_div_sql
+from spm_kernel.metrics.context import (
+    FAR_FUTURE,
+    NONE_KEY,
+    MetricContext,
+    money_sql,
+    ratio_sql,
+    round_div_sql,
+    sql_str,
+)
 
 
 def cohorts(ctx: MetricContext) -> str:
-    """Temp table: ``period, key, customers, kept, arr_start_cents, arr_end_cents`` per window."""
+    """Temp table: ``period, key, customers, kept, arr_start_cents, arr_end_cents`` per window.
+
+    Subscriptions are numbered by account once; each (window, account) is then reduced to
+    its flags and ARR before it meets the group keys, so the wide join carries integers."""
     def build(table: str) -> None:
         w, rates = ctx.windows, ctx.window_rates("period_start")
         ctx.check_currencies("subscriptions", "currency", "subscription ARR")
-        join, key = ctx.owner_join("s")
-        entity = "s.account_id || '|' || s.product" if ctx.grain == "product" else "s.account_id"
-        at_start = "(s.start_date <= w.period_start AND (s.end_date IS NULL OR s.end_date >= w.period_start))"
-        at_end = "(s.start_date <= w.period_end AND (s.end_date IS NULL OR s.end_date >= w.period_end))"
+        subs = ctx.t("subscriptions")
+        scoped = "" if ctx.scope is None else f"AND a.owner_id IN (SELECT payee_id FROM {ctx.payees})"
+        ctx.execute(f"""
+            CREATE TEMP TABLE {subs} AS
+            SELECT dense_rank() OVER (ORDER BY x.account_id) AS acct, a.owner_id,
+                   coalesce(x.product, '{NONE_KEY}') AS product, x.start_date,
+                   coalesce(x.end_date, {FAR_FUTURE}) AS end_date, x.currency AS cur,
+                   CAST(x.arr * 100 AS BIGINT) AS cents
+            FROM subscriptions x LEFT JOIN accounts a ON a.account_id = x.account_id
+            WHERE x.start_date <= DATE '{ctx.max_end.isoformat()}'
+              AND coalesce(x.end_date, {FAR_FUTURE}) >= DATE '{ctx.min_start.isoformat()}' {scoped}""")
+        product = ", s.product" if ctx.grain == "product" else ""
+        at_start = "(s.start_date <= w.period_start AND s.end_date >= w.period_start)"
+        at_end = "(s.start_date <= w.period_end AND s.end_date >= w.period_end)"
+        converted = (f"CASE WHEN s.cur = {sql_str(ctx.base_currency)} THEN s.cents "
+                     f"ELSE {round_div_sql('s.cents * r.num', 'r.den')} END")
+        join, key = ctx.owner_join("a")
         ctx.execute(f"""
             CREATE TEMP TABLE {table} AS
-            WITH x AS (
-                SELECT w.period, {key} AS key, {entity} AS entity, {at_start} AS at_start, {at_end} AS at_end,
-                       {round_div_sql('s.cents * r.num', 'r.den')} AS base_cents
-                FROM (SELECT x.account_id, coalesce(x.product, '{NONE_KEY}') AS product, x.start_date, x.end_date,
-                             x.currency AS cur, CAST(x.arr * 100 AS HUGEINT) AS cents, a.owner_id
-                      FROM subscriptions x LEFT JOIN accounts a ON a.account_id = x.account_id) s
-                JOIN {w} w ON s.start_date <= w.period_end AND (s.end_date IS NULL OR s.end_date >= w.period_start)
-                JOIN {rates} r ON r.period = w.period AND r.cur = s.cur
-                {join}),
-            e AS (
-                SELECT period, key, entity, bool_or(at_end) AS still,
-                       coalesce(sum(base_cents) FILTER (WHERE at_start), 0) AS arr_start,
-                       coalesce(sum(base_cents) FILTER (WHERE at_end), 0) AS arr_end
-                FROM x GROUP BY ALL HAVING bool_or(at_start))
-            SELECT period, key, count(*) AS customers, count(*) FILTER (WHERE still) AS kept,
-                   sum(arr_start) AS arr_start_cents, coalesce(sum(arr_end) FILTER (WHERE still), 0) AS arr_end_cents
-            FROM e GROUP BY ALL""")
+            WITH rates AS (SELECT w.ord, r.cur, r.num, r.den FROM {rates} r JOIN {w} w USING (period)),
+            a AS (
+                SELECT w.ord, s.acct{product}, any_value(s.owner_id) AS owner_id,
+                       bool_or({at_end}) AS still,
+                       coalesce(sum({converted}) FILTER (WHERE {at_start}), 0) AS arr_start,
+                       coalesce(sum({converted}) FILTER (WHERE {at_end}), 0) AS arr_end
+                FROM {subs} s JOIN {w} w ON s.start_date <= w.period_end AND s.end_date >= w.period_start
+                JOIN rates r ON r.ord = w.ord AND r.cur = s.cur
+                GROUP BY w.ord, s.acct{product} HAVING bool_or({at_start}))
+            SELECT w.period, {key} AS key, count(*) AS customers, count(*) FILTER (WHERE a.still) AS kept,
+                   sum(a.arr_start) AS arr_start_cents,
+                   coalesce(sum(a.arr_end) FILTER (WHERE a.still), 0) AS arr_end_cents
+            FROM a JOIN {w} w ON w.ord = a.ord {join}
+            GROUP BY ALL""")
     return ctx._once("retention_cohorts", build)
 
 
