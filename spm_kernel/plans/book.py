@@ -185,8 +185,8 @@ def resolve_assignments(book: PlanBook, payees: pd.DataFrame, period: CalcPeriod
     m = pd.concat(matches, ignore_index=True)
     best = m.groupby(["payee_id", "plan_id"])["specificity"].transform("min")
     m = m.loc[m["specificity"] == best]
-    status_ok = {p.key for p in book if p.spec.status in statuses}
-    m = m.loc[[k in status_ok for k in zip(m["plan_id"], m["plan_version"])]]
+    status_ok = {f"{p.plan_id}#{p.version}" for p in book if p.spec.status in statuses}
+    m = m.loc[(m["plan_id"].astype(str) + "#" + m["plan_version"].astype(str)).isin(status_ok).to_numpy()]
     gov = {}
     for plan_id in book.plan_ids():
         for g in book.governing(plan_id):
@@ -223,8 +223,9 @@ def resolve_assignments(book: PlanBook, payees: pd.DataFrame, period: CalcPeriod
     res = pd.concat(out, ignore_index=True)
     # by_credit_date: fixed amounts go to the version in effect on the payee's last assigned day
     latest = res.groupby(["payee_id", "plan_id"])["last_day"].transform("max")
-    res["proration"] = [Decimal(int(d)) / Decimal(period.days) if pr else Decimal(1 if ld == lt else 0)
-                        for d, pr, ld, lt in zip(res["days"], res["prorate"], res["last_day"], latest)]
+    share = {d: Decimal(int(d)) / Decimal(period.days) for d in set(res["days"].tolist())}  # a few distinct day counts
+    res["proration"] = np.where(res["prorate"].to_numpy(dtype=bool), res["days"].map(share).to_numpy(dtype=object),
+                                np.where(res["last_day"].to_numpy() == latest.to_numpy(), Decimal(1), Decimal(0)))
     res["assigned_from"] = pd.to_datetime(res["af"]).dt.date
     far = np.datetime64(FAR_FUTURE, "D")
     res["assigned_to"] = [None if v >= far else pd.Timestamp(v).date() for v in res["at"].to_numpy()]

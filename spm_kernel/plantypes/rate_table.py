@@ -727,9 +727,8 @@ def _clawbacks(cfg: RateTableConfig, inp: CalcInput, payees: pd.DataFrame, walk:
     cur["credit_type"] = fetch(inp, payees, cur, "credit_type")
     cur["credit_id"] = fetch(inp, payees, cur, "credit_id")
     # only originals that some cancellation of this period points at (a small subset of the walk)
-    wanted = set(cur["original_transaction_id"].astype(str))
-    credits_all = prepared(inp, payees)
-    candidate = credits_all["transaction_id"].isin(list(wanted)).to_numpy()[walk["row"].to_numpy(dtype=np.int64)]
+    # candidates: the walk credits of the payees who have a cancellation this period
+    candidate = np.isin(walk["pidx"].to_numpy(dtype=np.int64), np.unique(cur["pidx"].to_numpy(dtype=np.int64)))
     orig = walk.loc[candidate, ["pidx", "day", "x", "row"]].copy()
     orig["walk_row"] = np.flatnonzero(candidate)
     orig["transaction_id"] = fetch(inp, payees, orig, "transaction_id")
