@@ -187,8 +187,9 @@ class Metric(Extension):
         ``gaps`` has one row per (payee or team, this metric): ``value``, ``target``,
         ``gap`` (target - value, signed so that positive means behind for either
         direction), ``numerator``, ``denominator``, ``days`` (of the period) and, for
-        context, the entity's other KPIs as columns ``kpi__<name>``. The default says the
-        impact cannot be estimated (NaN): such areas are listed after the estimable ones.
+        context, the entity's other KPIs as columns ``kpi__<name>`` (value),
+        ``kpi_num__<name>`` and ``kpi_den__<name>``. The default says the impact cannot be
+        estimated (NaN): such areas are listed after the estimable ones.
         """
         return pd.Series(float("nan"), index=gaps.index, dtype="float64")
 
