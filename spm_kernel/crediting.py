@@ -51,7 +51,9 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -160,9 +162,13 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         kinds = f" AND t.kind IN ({', '.join('?' for _ in cfg.transaction_kinds)})"
         params += list(cfg.transaction_kinds)
     drop_credits(con, table)
-    con.execute(
+    # without a crediting rule in force, a transaction with no deal credits no one: skip it
+    rules = con.execute("SELECT count(*) FROM crediting_rules WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
+                        [end, start]).fetchall()[0][0]
+    creditable = "" if rules else " AND o.opportunity_id IS NOT NULL"
+    _materialise(
+        con, table, tx,
         f"""
-        CREATE TEMP TABLE {tx} AS
         SELECT t.tx_idx, t.transaction_id, t.original_transaction_id, t.kind, t.transaction_date AS credit_date,
                CAST(t.amount * 100 AS BIGINT) // {_unit_sql('t.currency')} AS units,
                {_unit_sql('t.currency')} AS src_unit, CAST(t.amount * 100 AS BIGINT) AS cents,
@@ -180,7 +186,7 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
                ON orig.transaction_id = t.original_transaction_id
         LEFT JOIN opportunities o ON o.opportunity_id = coalesce(t.opportunity_id, orig.opportunity_id)
         LEFT JOIN accounts a ON a.account_id = o.account_id
-        WHERE true{kinds}
+        WHERE true{kinds}{creditable}
         """,
         params,
     )
@@ -191,13 +197,14 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         if cfg.rollup:
             build_hierarchy_closure(con)
         con.register("__spm_rates", _candidate_rates(con, cfg, fiscal_year_start_month, tx))
-        con.execute(f"CREATE TEMP TABLE {narrow} AS {_converted_sql(_credits_sql(cfg, tx))}")
+        _materialise(con, table, narrow, _converted_sql(_credits_sql(cfg, tx)), row_numbers=True)
         _check_rates(con, narrow, cfg)
         con.execute(f"CREATE TEMP VIEW {table} AS {_full_sql(narrow, tx)}")
+        window = f"SELECT count(*) FROM transactions t WHERE transaction_date BETWEEN ? AND ?{kinds}"
         counts = con.execute(
-            f"SELECT (SELECT count(*) FROM {tx}), (SELECT count(*) FROM {narrow}), "
-            f"(SELECT count(*) FROM {tx} t WHERE NOT EXISTS (SELECT 1 FROM {narrow} c WHERE c.tx_idx = t.tx_idx))"
-        ).fetchall()[0]
+            f"SELECT ({window}), (SELECT count(*) FROM {narrow}), "
+            f"({window}) - (SELECT count(DISTINCT tx_idx) FROM {narrow})",
+            [start, end, *params[4:], start, end, *params[4:]]).fetchall()[0]
     except BaseException:
         drop_credits(con, table)
         raise
@@ -207,15 +214,42 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
     return CreditSummary(table, start, end, int(counts[0]), int(counts[1]), int(counts[2]))
 
 
+# The narrow credits and their transactions live as Arrow tables registered on the
+# connection (a DuckDB temp table would cost about twice as much to build, and the plan
+# types' frame is built from the Arrow data directly). Kept here, by connection and name.
+_ARROW: dict[tuple[int, str], pa.Table] = {}
+
+
+def _materialise(con: duckdb.DuckDBPyConnection, table: str, name: str, sql: str,
+                 params: list[object] | None = None, row_numbers: bool = False) -> pa.Table:
+    """Run ``sql`` into an Arrow table registered as ``name`` (``n_row`` = 0, 1, ... if asked)."""
+    result = con.sql(sql, params=params).to_arrow_table()
+    if row_numbers:
+        result = result.append_column("n_row", pa.array(np.arange(result.num_rows, dtype=np.int64)))
+    con.register(name, result)
+    _ARROW[(id(con), name)] = result
+    return result
+
+
+def credit_tables(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> tuple[pa.Table, pa.Table]:
+    """The Arrow tables behind credits view ``table``: (narrow credits, transactions)."""
+    try:
+        return _ARROW[(id(con), f"{table}_n")], _ARROW[(id(con), f"{table}_tx")]
+    except KeyError:
+        raise CreditingError(f"no credits computed as {table!r} on this connection") from None
+
+
 def drop_credits(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> None:
-    """Drop the temp view of credits ``table`` and the tables behind it (if they exist)."""
+    """Drop the view of credits ``table`` and the tables behind it (if they exist)."""
     con.execute(f"DROP VIEW IF EXISTS {table}")
-    con.execute(f"DROP TABLE IF EXISTS {table}_n")
-    con.execute(f"DROP TABLE IF EXISTS {table}_tx")
+    for name in (f"{table}_n", f"{table}_tx"):
+        if _ARROW.pop((id(con), name), None) is not None:
+            con.unregister(name)
 
 
-def _full_sql(narrow: str, tx: str) -> str:
+def _full_sql(narrow: str, tx: str, extra: str = "") -> str:
     """Every column of a credit: the narrow credit joined with its transaction."""
+    extra = f", {extra}" if extra else ""
     return f"""
         SELECT t.transaction_id || '/' || n.payee_id || '/' || n.credit_type ||
                CASE WHEN n.credit_type = 'rollup' THEN '/' || n.source_payee_id
@@ -223,7 +257,7 @@ def _full_sql(narrow: str, tx: str) -> str:
                t.transaction_id, t.original_transaction_id, t.opportunity_id, t.account_id, n.payee_id,
                n.credit_type, n.rule, n.rollup_level, n.source_payee_id, n.share, n.source_currency, n.unit,
                n.currency, n.credit_date, t.kind, t.product, t.segment, t.region_id, t.deal_type, n.cents,
-               n.amount, n.source_amount, n.source_cents, n.fx_rate, n.fx_quote, n.tx_idx
+               n.amount, n.source_amount, n.source_cents, n.fx_rate, n.fx_quote, n.tx_idx{extra}
         FROM {narrow} n JOIN {tx} t ON t.tx_idx = n.tx_idx"""
 
 

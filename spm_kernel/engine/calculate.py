@@ -56,6 +56,7 @@ from spm_kernel.crediting import (
     TX,
     CreditingConfig,
     compute_credits,
+    credit_tables,
     drop_credits,
     read_crediting_config,
 )
@@ -231,12 +232,11 @@ def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     wide rows in SQL); the order of rows is unspecified (plan types order credits by
     payee, date and credit id themselves).
     """
-    narrow = con.sql(
-        f"SELECT tx_idx, payee_id, credit_type, rule, share, amount, CAST(cents // unit AS BIGINT) AS amount_minor, "
-        f"currency, credit_date, CASE WHEN credit_type = 'rollup' THEN source_payee_id "
-        f"WHEN credit_type IN ('rule', 'overlay') THEN rule END AS detail FROM {NARROW}").to_arrow_table()
-    tx = con.sql(f"SELECT tx_idx, transaction_id, opportunity_id, original_transaction_id, "
-                 f"{', '.join(CATEGORY_COLUMNS)} FROM {TX}").to_arrow_table()
+    narrow, tx = credit_tables(con)
+    credit_type = narrow.column("credit_type")
+    detail = pc.if_else(pc.equal(credit_type, "rollup"), narrow.column("source_payee_id"),
+                        pc.if_else(pc.is_in(credit_type, pa.array(["rule", "overlay"])), narrow.column("rule"),
+                                   pa.scalar(None, pa.string())))
     keys = tx.column("tx_idx").to_numpy()
     position = np.full(int(keys.max()) + 1 if len(keys) else 1, -1, dtype=np.int64)
     position[keys] = np.arange(len(keys), dtype=np.int64)
@@ -247,12 +247,12 @@ def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     for name in CATEGORY_COLUMNS:
         columns[name] = tx.column(name).dictionary_encode().take(take)
     columns["credit_id"] = pc.binary_join_element_wise(
-        columns["transaction_id"], narrow.column("payee_id"), narrow.column("credit_type"), narrow.column("detail"),
-        "/", null_handling="skip")
+        columns["transaction_id"], narrow.column("payee_id"), credit_type, detail, "/", null_handling="skip")
     for name in ("payee_id", "credit_type", "rule", "currency"):
         columns[name] = narrow.column(name).dictionary_encode()
-    for name in ("credit_date", "amount", "amount_minor", "share"):
+    for name in ("credit_date", "amount", "share"):
         columns[name] = narrow.column(name)
+    columns["amount_minor"] = pc.divide(narrow.column("cents"), narrow.column("unit"))  # exact: cents are whole units
     order = ["credit_id", "payee_id", "transaction_id", "opportunity_id", "credit_date", "credit_type", "kind",
              "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id", "amount_minor",
              "share", "rule", "currency"]
@@ -398,7 +398,7 @@ def _stored_sql(where: str) -> str:
     the join with the transactions, so only stored rows are widened)."""
     from spm_kernel.crediting import _full_sql
 
-    return _full_sql(f"(SELECT * FROM {NARROW} n WHERE {where})", TX)
+    return _full_sql(f"(SELECT * FROM {NARROW} n WHERE {where})", TX, extra="n.n_row")
 
 
 def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Period]) -> int:
@@ -410,7 +410,7 @@ def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Per
     dated = " OR ".join(f"n.credit_date BETWEEN DATE '{p.start}' AND DATE '{p.end}'" for p in periods)
     con.execute(
         f"INSERT INTO credits (credit_no, run_id, {', '.join(cols)}) "
-        f"SELECT {int(base)} + row_number() OVER (), ?, {', '.join(cols)} FROM ({_stored_sql(dated)})", [run_id])
+        f"SELECT {int(base) + 1} + n_row, ?, {', '.join(cols)} FROM ({_stored_sql(dated)})", [run_id])
     return int(con.execute("SELECT count(*) FROM credits WHERE run_id = ?", [run_id]).fetchall()[0][0])
 
 
