@@ -29,7 +29,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 NAVY = "#1f3a5f"
 LINE_SHEET_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (column, header, kind: text | money | pct | int | share | wrap)
-    ("section", "Section", "text"), ("line_no", "Line", "int"), ("description", "Description", "text"),
+    ("section", "Section", "text"), ("line_no", "Run line", "int"), ("description", "Description", "text"),
     ("component", "Component", "text"), ("line_type", "Line type", "text"), ("status", "Status", "text"),
     ("measure", "Measure", "text"), ("measure_value", "Measure to date", "money"),
     ("attainment", "Attainment", "pct"), ("tier", "Tier", "text"), ("rate", "Rate", "pct"),
