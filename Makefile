@@ -16,7 +16,7 @@ PLUGIN_FILES := $(shell find plugins -type f \( -name '*.py' -o -name '*.toml' -
 # Debian packages, installed only when running as root: OpenBLAS so PyTensor links a fast BLAS;
 # Pango, HarfBuzz and fonts for WeasyPrint's PDF statements and reports; chromium for the
 # browser tests; PostgreSQL for the SQL-source tests; poppler-utils to read PDFs back.
-SYSTEM_PACKAGES_APP := libopenblas-dev libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
+SYSTEM_PACKAGES_APP := libopenblas-dev libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig fonts-dejavu-core fonts-liberation
 SYSTEM_PACKAGES_TEST := $(SYSTEM_PACKAGES_APP) chromium postgresql poppler-utils
 
 export PYTENSOR_FLAGS := compiledir=$(CURDIR)/$(CACHE)/pytensor
