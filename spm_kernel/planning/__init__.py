@@ -9,15 +9,19 @@ markets and segments, territory balance. See docs/planning.md.
 """
 
 from spm_kernel.planning.allocation import allocate_by_group, largest_remainder
+from spm_kernel.planning.budget import CompensationBudget, compensation_budget
 from spm_kernel.planning.errors import PlanningError, PlanningWarning
 from spm_kernel.planning.fairness import FairnessReport, fairness, gini
 from spm_kernel.planning.forecast import BookingsForecast, find_forecaster, forecast_bookings
+from spm_kernel.planning.markets import MarketRanking, rank_markets
 from spm_kernel.planning.quota_sets import QuotaSet, QuotaSets
 from spm_kernel.planning.quotas import QuotaPlan, QuotaSettings, allocate_quotas
 from spm_kernel.planning.ramp import Ramp, effective_months
+from spm_kernel.planning.territory import TerritoryPlan, TerritorySettings, balance_territories
 
 __all__ = [
-    "BookingsForecast", "FairnessReport", "PlanningError", "PlanningWarning", "QuotaPlan", "QuotaSet", "QuotaSets",
-    "QuotaSettings", "Ramp", "allocate_by_group", "allocate_quotas", "effective_months", "fairness",
-    "find_forecaster", "forecast_bookings", "gini", "largest_remainder",
+    "BookingsForecast", "CompensationBudget", "FairnessReport", "MarketRanking", "PlanningError", "PlanningWarning",
+    "QuotaPlan", "QuotaSet", "QuotaSets", "QuotaSettings", "Ramp", "TerritoryPlan", "TerritorySettings",
+    "allocate_by_group", "allocate_quotas", "balance_territories", "compensation_budget", "effective_months",
+    "fairness", "find_forecaster", "forecast_bookings", "gini", "largest_remainder", "rank_markets",
 ]

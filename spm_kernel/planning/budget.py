@@ -31,8 +31,11 @@ does), on *hypothetical credits*, with the quota set's quotas, and nothing is wr
 * **Samples** run in ONE engine pass: every payee is replicated once per sample (``P1#s7``)
   with their quotas, hierarchy and assignments, so the engine computes all samples
   vectorised.
-* **Cost** is the sum of each payee's payout lines (their currency), converted to the base
-  currency at the planning rate per payee; **cost of sales** = cost / expected bookings.
+* **Cost** is the sum of each payee's payout lines (their currency) but holds, releases and
+  carry-forwards (which only move a payment to another period: the cost accrues when it is
+  earned), converted to the base currency at the planning rate per payee; ``total["cash"]``
+  is the sum of every line (what would be paid within the year). **Cost of sales** = cost /
+  expected bookings.
   Team and region totals follow the payees table; quantiles are taken over the samples of
   each total (team, region and company totals of a sample are sums of the same draw).
 * **Previous year**: cost and bookings of the fiscal year before, with cost from the ledger
@@ -321,6 +324,17 @@ def run_plan_on(ws: Workspace, plan: Plan, year: PlanYear, credits: pd.DataFrame
     return pd.concat(done, ignore_index=True)
 
 
+DEFERRALS = ("hold", "release", "carry_forward", "carry_forward_release")
+
+
+def accrued(lines: pd.DataFrame) -> pd.DataFrame:
+    """The lines that make the cost: all but holds, releases and carry-forwards, which only
+    move a payment to another period (the cost accrues when it is earned)."""
+    if lines.empty or "line_type" not in lines.columns:
+        return lines
+    return lines.loc[~lines["line_type"].isin(DEFERRALS).to_numpy()]
+
+
 def _to_base_cents(lines: pd.DataFrame, rates: dict[str, Decimal], keys: list[str]) -> pd.DataFrame:
     """Sum of lines per ``keys`` and currency (``cost_local``, Decimal), converted to base
     cents at the planning rate (``cost_cents``, half up)."""
@@ -390,7 +404,7 @@ def previous_year(ws: Workspace, fiscal_year: int, plan: Plan | None = None,
         lines = pd.concat([run_plan_on(ws, p, year, credits, quotas, progress=progress) for p in plans],
                           ignore_index=True)
         source = "recomputed: " + ", ".join(f"{p.plan_id} v{p.version}" for p in plans)
-    cost = _to_base_cents(lines, fx, [])
+    cost = _to_base_cents(accrued(lines), fx, [])
     cost_cents = int(cost["cost_cents"].sum()) if len(cost) else 0
     return {"fiscal_year": fiscal_year, "cost": _money(cost_cents), "bookings": bookings,
             "cost_of_sales": _share(cost_cents / 100, bookings), "source": source}
@@ -488,7 +502,8 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
     # ---- the point estimate ----
     credits = _credits(ws, point, people, fx, mix_frame, mix, year)
     lines = run_plan_on(ws, the_plan, year, credits, quotas, progress=progress)
-    cost = _to_base_cents(lines, fx, ["payee_id"]) if len(lines) else None
+    cost = _to_base_cents(accrued(lines), fx, ["payee_id"]) if len(lines) else None
+    cash = _to_base_cents(lines, fx, []) if len(lines) else None
     booked = point.groupby(["payee_id", "currency"], as_index=False)["minor"].sum()
     booked_base = booked.assign(bookings_cents=_base_cents(booked["minor"], booked["currency"], fx)).drop(
         columns=["minor", "currency"])
@@ -535,7 +550,7 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
         c_quotas = _clone(quotas, ["payee_id"], n_samples).drop(columns=["sample"])
         s_lines = run_plan_on(ws, _clone_plan(the_plan, n_samples), year, s_credits, c_quotas, people=c_people,
                               hierarchy=c_hier, assignments=c_assign, progress=progress)
-        s_cost = _to_base_cents(s_lines, fx, ["payee_id"]) if len(s_lines) else \
+        s_cost = _to_base_cents(accrued(s_lines), fx, ["payee_id"]) if len(s_lines) else \
             pd.DataFrame({"payee_id": [], "cost_cents": []})
         split = s_cost["payee_id"].astype(str).str.rsplit(SAMPLE_SEP, n=1, expand=True) if len(s_cost) else None
         s_cost = s_cost.assign(origin=split[0] if split is not None else [],
@@ -545,6 +560,7 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
         dist = _sample_totals(s_cost, s_book, people, n_samples)
 
     total, by_team, by_region = _summaries(by_payee, dist)
+    total["cash"] = _money(int(cash["cost_cents"].sum())) if cash is not None and len(cash) else Decimal("0.00")
     previous = previous_year(ws, year.fiscal_year - 1, rates=rates, progress=progress) if compare_previous else {}
     by_payee["bookings"] = [_money(v) for v in by_payee["bookings_cents"]]
     by_payee["cost"] = [_money(v) for v in by_payee["cost_cents"]]
