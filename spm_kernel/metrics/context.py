@@ -559,7 +559,7 @@ class MetricContext:
                 FROM opportunities o
                 WHERE o.created_date <= DATE '{self.max_end.isoformat()}'
                   AND (o.close_date IS NULL OR NOT o.is_closed OR o.close_date >= DATE '{self.lookback_start().isoformat()}')
-                  {scoped_sql}"""
+                  {scoped_sql} {"" if scoped else "AND o.is_won AND o.is_closed"}"""
             self.materialize_in_base(table, select, "opportunity amounts")
         return self._once("deals" if scoped else "deals_all", build)
 

@@ -12,6 +12,8 @@ counted, so that their whole history is seen.
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 
 from spm_kernel.extensions import Metric
@@ -23,10 +25,24 @@ def ramp_dates(ctx: MetricContext) -> str:
     """Temp table ``payee_id, hire_date, ramp_date, ramp_days`` of the reps who ramped."""
     def build(table: str) -> None:
         o = ctx.options
-        credits = ctx.credits(scoped=False)
         roles = ", ".join(f"'{r}'" for r in o.rep_roles)
-        start = ctx.lookback_start().isoformat()
+        lookback = ctx.lookback_start()
         end = ctx.max_end.isoformat()
+        # the in-scope reps who could ramp in the windows; none: nothing to compute
+        candidates = ctx.t("ramp_candidates")
+        ctx.execute(f"""
+            CREATE TEMP TABLE {candidates} AS
+            SELECT payee_id, coalesce(segment, '{NONE_KEY}') AS seg, hire_date FROM {ctx.payees}
+            WHERE role IN ({roles}) AND hire_date >= DATE '{lookback.isoformat()}' AND hire_date <= DATE '{end}'""")
+        first_hire = ctx.con.execute(f"SELECT min(hire_date) FROM {candidates}").fetchall()[0][0]
+        if first_hire is None:
+            ctx.execute(f"""CREATE TEMP TABLE {table} (payee_id VARCHAR, hire_date DATE, ramp_date DATE,
+                                                       ramp_days BIGINT)""")
+            return
+        # months from two before the first candidate's hire (their trailing three months)
+        index = first_hire.year * 12 + first_hire.month - 1 - 2
+        start = max(lookback, date(index // 12, index % 12 + 1, 1)).isoformat()
+        credits = ctx.credits(scoped=False)
         ctx.execute(f"""
             CREATE TEMP TABLE {table} AS
             WITH months AS (
@@ -34,7 +50,8 @@ def ramp_dates(ctx: MetricContext) -> str:
                 FROM range(DATE '{start}', DATE '{end}' + INTERVAL 1 DAY, INTERVAL 1 MONTH)),
             reps AS (
                 SELECT payee_id, coalesce(segment, '{NONE_KEY}') AS seg, hire_date, termination_date
-                FROM payees WHERE role IN ({roles})),
+                FROM payees WHERE role IN ({roles})
+                  AND coalesce(segment, '{NONE_KEY}') IN (SELECT seg FROM {candidates})),
             grid AS (
                 SELECT r.payee_id, r.seg, r.hire_date, m.month_start, m.month_end
                 FROM reps r JOIN months m ON r.hire_date <= m.month_end
@@ -54,7 +71,7 @@ def ramp_dates(ctx: MetricContext) -> str:
             SELECT t.payee_id, t.hire_date, min(t.month_end) AS ramp_date,
                    datediff('day', t.hire_date, min(t.month_end)) AS ramp_days
             FROM t3 t JOIN bench b ON b.seg = t.seg AND b.month_start = t.month_start
-            WHERE t.hire_date >= DATE '{start}' AND b.bench > 0
+            WHERE t.payee_id IN (SELECT payee_id FROM {candidates}) AND b.bench > 0
               AND t.t3m >= {float(o.ramp_share)} * b.bench
               AND t.month_start < date_trunc('month', t.hire_date) + INTERVAL {int(o.ramp_max_months)} MONTH
             GROUP BY t.payee_id, t.hire_date""")
