@@ -194,7 +194,8 @@ def _ancestors(hierarchy: pd.DataFrame, payees: np.ndarray, day: date) -> pd.Dat
 
 
 def _credits(ws: Workspace, bookings: pd.DataFrame, people: pd.DataFrame, rates: dict[str, Decimal],
-             mix: pd.DataFrame, mix_cols: tuple[str, ...], year: PlanYear) -> pd.DataFrame:
+             mix: pd.DataFrame, mix_cols: tuple[str, ...], year: PlanYear,
+             rollup_to: set[str] | None = None) -> pd.DataFrame:
     """The hypothetical credits (engine credit frame) of ``bookings``: payee_id (maybe a
     sample clone), origin (the real payee), month, minor (payee currency)."""
     info = people.set_index("payee_id")
@@ -229,6 +230,8 @@ def _credits(ws: Workspace, bookings: pd.DataFrame, people: pd.DataFrame, rates:
         if part.empty:
             continue
         anc = _ancestors(hierarchy, part["origin"].unique(), day)
+        if rollup_to is not None:  # only managers the plan pays need their roll-up credits
+            anc = anc.loc[anc["ancestor"].isin(rollup_to)]
         if anc.empty:
             continue
         up = part.merge(anc, left_on="origin", right_on="payee_id", suffixes=("", "_a"))
@@ -371,7 +374,7 @@ def previous_year(ws: Workspace, fiscal_year: int, plan: Plan | None = None,
     """Cost, bookings and cost of sales of ``fiscal_year`` (base currency): cost from the
     ledger when every month of it was calculated, else recomputed with the engine (the plans
     in force that year, or ``plan``) on the actual credits, nothing written."""
-    from spm_kernel.crediting import CREDITS, compute_credits, read_crediting_config
+    from spm_kernel.crediting import compute_credits, drop_credits, read_crediting_config
     from spm_kernel.engine.calculate import credits_frame, load_book
     from spm_kernel.engine.ledger import effective_runs, ledger_lines
 
@@ -394,11 +397,11 @@ def previous_year(ws: Workspace, fiscal_year: int, plan: Plan | None = None,
         if not plans:
             return {"fiscal_year": fiscal_year, "cost": None, "bookings": bookings, "cost_of_sales": None,
                     "source": "none: no run and no plan in force that year"}
-        try:
+        try:  # the engine's own crediting, as ws.compare runs it (nothing is written)
             compute_credits(ws.con, year.start, year.end, read_crediting_config(ws.path), fiscal_year_start_month=fsm)
             credits = credits_frame(ws.con)
         finally:
-            ws.con.execute(f"DROP TABLE IF EXISTS {CREDITS}")
+            drop_credits(ws.con)
         quotas = ws.sql("SELECT payee_id, measure, period_start, period_end, amount FROM quotas "
                         "WHERE period_end >= ? AND period_start <= ?", [year.start, year.end])
         lines = pd.concat([run_plan_on(ws, p, year, credits, quotas, progress=progress) for p in plans],
@@ -415,10 +418,12 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
                         samples: int = 200, forecaster: str | None = None,
                         fit_options: dict[str, Any] | None = None, mix: tuple[str, ...] = ("deal_type",),
                         rates: dict[str, Decimal] | None = None, compare_previous: bool = True,
-                        progress: bool = True) -> CompensationBudget:
+                        previous_plan: Any = None, progress: bool = True) -> CompensationBudget:
     """The expected cost of ``plan`` (id, ``id@version``, a Plan or a plan file) with
     ``quota_set`` (a QuotaSet, its ``id@version``, a QuotaPlan, or None for the quotas
-    table) for the plan year; see the module docstring for every step."""
+    table) for the plan year; see the module docstring for every step. ``previous_plan``
+    (default: every plan in force then) is what last year is recomputed with when the ledger
+    does not hold all of its months."""
     from spm_kernel.engine.calculate import load_book
     from spm_kernel.engine.compare import resolve_plan
 
@@ -500,7 +505,8 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
     mix_frame = _mix(ws, year, mix)
 
     # ---- the point estimate ----
-    credits = _credits(ws, point, people, fx, mix_frame, mix, year)
+    paid = _assigned(ws, the_plan, year)
+    credits = _credits(ws, point, people, fx, mix_frame, mix, year, rollup_to=paid)
     lines = run_plan_on(ws, the_plan, year, credits, quotas, progress=progress)
     cost = _to_base_cents(accrued(lines), fx, ["payee_id"]) if len(lines) else None
     cash = _to_base_cents(lines, fx, []) if len(lines) else None
@@ -535,7 +541,7 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
         clones = local.assign(origin=local["payee_id"],
                               payee_id=local["payee_id"].astype(str) + SAMPLE_SEP + local["sample"].astype(str))
         s_credits = _credits(ws, clones.loc[:, ["payee_id", "month", "minor", "currency", "origin", "sample"]],
-                             people, fx, mix_frame, mix, year)
+                             people, fx, mix_frame, mix, year, rollup_to=paid)
         from spm_kernel.engine.calculate import load_inputs
         from spm_kernel.plans import PlanBook
 
@@ -561,7 +567,10 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
 
     total, by_team, by_region = _summaries(by_payee, dist)
     total["cash"] = _money(int(cash["cost_cents"].sum())) if cash is not None and len(cash) else Decimal("0.00")
-    previous = previous_year(ws, year.fiscal_year - 1, rates=rates, progress=progress) if compare_previous else {}
+    previous = {}
+    if compare_previous:
+        before = resolve_plan(ws, book, previous_plan) if previous_plan is not None else None
+        previous = previous_year(ws, year.fiscal_year - 1, plan=before, rates=rates, progress=progress)
     by_payee["bookings"] = [_money(v) for v in by_payee["bookings_cents"]]
     by_payee["cost"] = [_money(v) for v in by_payee["cost_cents"]]
     by_payee["cost_of_sales"] = [_share(c, b) for c, b in zip(by_payee["cost"], by_payee["bookings"])]
@@ -569,6 +578,20 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
     label = f"{the_plan.plan_id} v{the_plan.version}"
     return CompensationBudget(label, qs_label, year.fiscal_year, base, source, n_samples, total, by_payee, by_team,
                               by_region, dist, previous, lines, notes)
+
+
+def _assigned(ws: Workspace, plan: Plan, year: PlanYear) -> set[str]:
+    """The payees ``plan`` (in force all year) pays at some point of the plan year."""
+    from spm_kernel.engine.compare import in_force
+    from spm_kernel.plans import PlanBook, resolve_assignments
+    from spm_kernel.plantypes.contract import CalcPeriod
+
+    people = ws.sql("SELECT payee_id, role, team_id, hire_date, termination_date FROM payees")
+    table = ws.sql("SELECT assignment_id, plan_id, assignee_type, assignee, effective_from, effective_to, "
+                   "target_incentive FROM plan_assignments WHERE plan_id = ?", [plan.plan_id])
+    whole = CalcPeriod(f"FY{year.fiscal_year}", year.start, year.end)
+    assigned = resolve_assignments(PlanBook([in_force(plan, year.start, year.end)]), people, whole, whole, table)
+    return set(assigned["payee_id"].astype(str))
 
 
 def _holders(quota_set: Any, people: pd.DataFrame) -> list[str]:
