@@ -45,6 +45,8 @@ Settings live in ``crediting.yaml`` in the workspace folder (all optional), see
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -198,7 +200,7 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
             build_hierarchy_closure(con)
         con.register("__spm_rates", _candidate_rates(con, cfg, fiscal_year_start_month, tx))
         _materialise(con, table, narrow, _converted_sql(_credits_sql(cfg, tx)), row_numbers=True)
-        _check_rates(con, narrow, cfg)
+        _check_rates(con, narrow, tx, cfg)
         con.execute(f"CREATE TEMP VIEW {table} AS {_full_sql(narrow, tx)}")
         window = f"SELECT count(*) FROM transactions t WHERE transaction_date BETWEEN ? AND ?{kinds}"
         counts = con.execute(
@@ -239,6 +241,18 @@ def credit_tables(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> tuple
         raise CreditingError(f"no credits computed as {table!r} on this connection") from None
 
 
+@contextmanager
+def unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB write results in any row order (parallel sinks) for the duration; the
+    engine never relies on the order of rows it did not sort."""
+    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+
+
 def drop_credits(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> None:
     """Drop the view of credits ``table`` and the tables behind it (if they exist)."""
     con.execute(f"DROP VIEW IF EXISTS {table}")
@@ -255,10 +269,15 @@ def _full_sql(narrow: str, tx: str, extra: str = "") -> str:
                CASE WHEN n.credit_type = 'rollup' THEN '/' || n.source_payee_id
                     WHEN n.credit_type IN ('rule', 'overlay') THEN '/' || n.rule ELSE '' END AS credit_id,
                t.transaction_id, t.original_transaction_id, t.opportunity_id, t.account_id, n.payee_id,
-               n.credit_type, n.rule, n.rollup_level, n.source_payee_id, n.share, n.source_currency, n.unit,
-               n.currency, n.credit_date, t.kind, t.product, t.segment, t.region_id, t.deal_type, n.cents,
-               n.amount, n.source_amount, n.source_cents, n.fx_rate, n.fx_quote, n.tx_idx{extra}
-        FROM {narrow} n JOIN {tx} t ON t.tx_idx = n.tx_idx"""
+               n.credit_type, n.rule, CAST(n.rollup_level AS INTEGER) AS rollup_level, n.source_payee_id,
+               CAST(CAST(n.micro AS DECIMAL(18,0)) * 0.000001 AS DECIMAL(18,6)) AS share, t.source_currency,
+               CAST(n.unit AS INTEGER) AS unit, p.currency, n.credit_date, t.kind, t.product, t.segment, t.region_id,
+               t.deal_type, n.cents, {_cents_to_money('n.cents')} AS amount,
+               {_cents_to_money('n.source_cents')} AS source_amount, n.source_cents,
+               CASE WHEN n.rate_units IS NULL THEN CAST(1 AS DECIMAL(18,8))
+                    ELSE CAST(CAST(n.rate_units AS DECIMAL(18,0)) * 0.00000001 AS DECIMAL(18,8)) END AS fx_rate,
+               n.fx_quote, n.tx_idx{extra}
+        FROM {narrow} n JOIN {tx} t ON t.tx_idx = n.tx_idx JOIN payees p ON p.payee_id = n.payee_id"""
 
 
 def _unit_sql(currency: str) -> str:
@@ -411,27 +430,26 @@ def _credits_sql(cfg: CreditingConfig, tx: str = TX) -> str:
         """
     return f"""
     SELECT c.tx_idx, c.payee_id, c.credit_type, c.rule,
-           CAST(c.rollup_level AS INTEGER) AS rollup_level, c.source_payee_id,
-           CAST(CAST(c.micro AS DECIMAL(18,0)) * 0.000001 AS DECIMAL(18,6)) AS share,
+           CAST(c.rollup_level AS TINYINT) AS rollup_level, c.source_payee_id, CAST(c.micro AS BIGINT) AS micro,
            CAST(c.source_units * c.src_unit AS BIGINT) AS source_cents, c.source_currency,
-           {_unit_sql('p.currency')} AS unit, p.currency, c.credit_date
+           CAST({_unit_sql('p.currency')} AS SMALLINT) AS unit, p.currency, c.credit_date
     FROM ({body}) c JOIN payees p ON p.payee_id = c.payee_id
     """
 
 
 def _converted_sql(credits_sql: str) -> str:
-    """The credits with ``cents``/``amount`` in the payee's currency, ``source_amount``,
-    ``fx_rate`` and ``fx_quote`` (``cents`` is NULL where a needed rate is missing)."""
-    direct = _round_div("CAST(abs(c.source_cents) AS HUGEINT) * r.rate_units", f"{_RATE_UNITS} * c.unit")
-    inverse = _round_div(f"CAST(abs(c.source_cents) AS HUGEINT) * {_RATE_UNITS}", "r.rate_units * c.unit")
+    """The narrow credits: ``cents`` in the payee's currency (NULL where a needed rate is
+    missing), ``source_cents``, ``micro`` (the share in millionths of a percent) and, for a
+    conversion, ``rate_units`` (the rate times 10^8) and ``fx_quote``."""
+    direct = _round_div("CAST(abs(c.source_cents) AS HUGEINT) * r.rate_units", f"{_RATE_UNITS} * CAST(c.unit AS BIGINT)")
+    inverse = _round_div(f"CAST(abs(c.source_cents) AS HUGEINT) * {_RATE_UNITS}", "r.rate_units * CAST(c.unit AS BIGINT)")
     converted = (f"CASE WHEN c.source_currency = c.currency THEN c.source_cents "
                  f"WHEN r.inverted THEN {_signed('sign(c.source_cents)', inverse)} * c.unit "
                  f"ELSE {_signed('sign(c.source_cents)', direct)} * c.unit END")
     return f"""
-        SELECT x.* EXCLUDE (source_cents, rate_units, cents, fx_quote), x.cents, {_cents_to_money('x.cents')} AS amount,
-               {_cents_to_money('x.source_cents')} AS source_amount, x.source_cents,
-               CASE WHEN x.source_currency = x.currency THEN CAST(1 AS DECIMAL(18,8))
-                    ELSE CAST(CAST(x.rate_units AS DECIMAL(18,0)) * 0.00000001 AS DECIMAL(18,8)) END AS fx_rate,
+        SELECT x.tx_idx, x.payee_id, x.credit_type, x.rule, x.rollup_level, x.source_payee_id, x.micro,
+               x.source_cents, x.cents, x.unit, x.credit_date,
+               CASE WHEN x.source_currency = x.currency THEN NULL ELSE x.rate_units END AS rate_units,
                CASE WHEN x.source_currency = x.currency THEN NULL ELSE x.fx_quote END AS fx_quote
         FROM (SELECT c.*, r.rate_units, r.quote AS fx_quote, {converted} AS cents
               FROM ({credits_sql}) c LEFT JOIN __spm_rates r ON r.source_currency = c.source_currency
@@ -456,12 +474,14 @@ def _candidate_rates(con: duckdb.DuckDBPyConnection, cfg: CreditingConfig,
     return _resolve_rates(con, needs, cfg, fiscal_year_start_month)
 
 
-def _check_rates(con: duckdb.DuckDBPyConnection, table: str, cfg: CreditingConfig) -> None:
+def _check_rates(con: duckdb.DuckDBPyConnection, narrow: str, tx: str, cfg: CreditingConfig) -> None:
     """Raise CreditingError naming every currency pair and date (or period) with no rate."""
     missing = con.execute(
-        f"SELECT DISTINCT c.source_currency, c.currency, c.credit_date, r.quote FROM {table} c "
-        f"LEFT JOIN __spm_rates r ON r.source_currency = c.source_currency AND r.currency = c.currency "
-        f"AND r.credit_date = c.credit_date WHERE c.cents IS NULL"
+        f"SELECT DISTINCT t.source_currency, p.currency, c.credit_date, r.quote "
+        f"FROM (SELECT * FROM {narrow} WHERE cents IS NULL) c JOIN {tx} t ON t.tx_idx = c.tx_idx "
+        f"JOIN payees p ON p.payee_id = c.payee_id "
+        f"LEFT JOIN __spm_rates r ON r.source_currency = t.source_currency AND r.currency = p.currency "
+        f"AND r.credit_date = c.credit_date"
     ).fetchall()
     if not missing:
         return

@@ -51,13 +51,13 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from spm_kernel.crediting import (
-    CREDITS,
     NARROW,
     TX,
     CreditingConfig,
     compute_credits,
     credit_tables,
     drop_credits,
+    unordered,
     read_crediting_config,
 )
 from spm_kernel.engine.audit import append_audit, now
@@ -152,7 +152,7 @@ def data_hash(con: duckdb.DuckDBPyConnection, start: date, end: date, book: Plan
                      f"AND DATE '{end + timedelta(days=400)}'")
         queries.append(f"SELECT '{name}', count(*), CAST(coalesce(sum(CAST(hash({cols}) AS HUGEINT)), 0) AS VARCHAR) "
                        f"FROM \"{name}\"{where}")
-    for row in con.execute(" UNION ALL ".join(queries)).fetchall():
+    for row in sorted(con.execute(" UNION ALL ".join(queries)).fetchall()):  # union order is not guaranteed
         parts.append(f"{row[0]}:{row[1]}:{row[2]}")
     parts.extend(sorted(f"{p.plan_id}@{p.version}:{p.spec.status}:{p.content_hash}" for p in book))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
@@ -178,8 +178,10 @@ def load_inputs(ws: Workspace, book: PlanBook, credits: pd.DataFrame, statuses: 
 
     con = ws.con
     people = arrow_frame(con.sql(
-        "SELECT payee_id, name, role, team_id, region_id, hire_date, termination_date, currency FROM payees"))
-    hierarchy = arrow_frame(con.sql("SELECT payee_id, valid_from, valid_to, manager_id FROM hierarchy"))
+        "SELECT payee_id, name, role, team_id, region_id, hire_date, termination_date, currency FROM payees "
+        "ORDER BY payee_id"))
+    hierarchy = arrow_frame(con.sql("SELECT payee_id, valid_from, valid_to, manager_id FROM hierarchy "
+                                    "ORDER BY payee_id, valid_from"))
     assignments = arrow_frame(con.sql(
         "SELECT assignment_id, plan_id, assignee_type, assignee, effective_from, effective_to, target_incentive "
         "FROM plan_assignments ORDER BY assignment_id"))
@@ -222,9 +224,21 @@ def period_lines(inputs: _Inputs, period: Period, prior: pd.DataFrame) -> pd.Dat
     return lines
 
 
+def scaled_decimal(values: pa.Array, scale: int) -> pa.Array:
+    """An Arrow decimal128(18, ``scale``) array holding ``values / 10**scale`` exactly, built
+    from the int64 ``values`` without a Python object per row."""
+    low = values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    words = np.empty(len(low) * 2, dtype=np.int64)
+    words[0::2] = low
+    words[1::2] = low >> 63
+    validity = values.buffers()[0] if values.null_count else None
+    return pa.Array.from_buffers(pa.decimal128(18, scale), len(low), [validity, pa.py_buffer(words)],
+                                 null_count=values.null_count)
+
+
 def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The credits as the plan types want them (:data:`CREDIT_COLUMNS` plus ``amount_minor``,
-    ``share``, ``rule``, ``currency``): ``credit_date`` as datetime64, ``amount`` exact
+    ``share`` and ``rule``): ``credit_date`` as datetime64, ``amount`` exact
     (Arrow decimal: its scalars are ``Decimal``, with no Python object per row), the
     transaction's low-cardinality attributes as categories.
 
@@ -248,14 +262,16 @@ def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         columns[name] = tx.column(name).dictionary_encode().take(take)
     columns["credit_id"] = pc.binary_join_element_wise(
         columns["transaction_id"], narrow.column("payee_id"), credit_type, detail, "/", null_handling="skip")
-    for name in ("payee_id", "credit_type", "rule", "currency"):
+    for name in ("payee_id", "credit_type", "rule"):
         columns[name] = narrow.column(name).dictionary_encode()
-    for name in ("credit_date", "amount", "share"):
-        columns[name] = narrow.column(name)
-    columns["amount_minor"] = pc.divide(narrow.column("cents"), narrow.column("unit"))  # exact: cents are whole units
+    cents = narrow.column("cents").combine_chunks()
+    columns["credit_date"] = narrow.column("credit_date")
+    columns["amount"] = scaled_decimal(cents, 2)
+    columns["share"] = scaled_decimal(narrow.column("micro").combine_chunks(), 6)
+    columns["amount_minor"] = pc.divide(cents, pc.cast(narrow.column("unit").combine_chunks(), pa.int64()))
     order = ["credit_id", "payee_id", "transaction_id", "opportunity_id", "credit_date", "credit_type", "kind",
              "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id", "amount_minor",
-             "share", "rule", "currency"]
+             "share", "rule"]
     table = pa.table({name: columns[name] for name in order})
     return table.to_pandas(date_as_object=False,
                            types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
@@ -490,7 +506,14 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         bar.set_postfix_str(name)
         bar.update(1)
 
-    con.execute("BEGIN TRANSACTION")
+    order = unordered(con)
+    order.__enter__()
+    try:
+        con.execute("BEGIN TRANSACTION")
+    except BaseException:
+        order.__exit__(None, None, None)
+        bar.close()
+        raise
     try:
         ws.plugins.hook.spm_before_run(ws=ws, run=run)
         ensure_period(con, target)
@@ -569,4 +592,5 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
             drop_credits(con)
         except duckdb.Error:
             pass
+        order.__exit__(None, None, None)
     return run

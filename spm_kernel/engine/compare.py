@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from spm_kernel.crediting import CreditingConfig, compute_credits, drop_credits, read_crediting_config
+from spm_kernel.crediting import CreditingConfig, compute_credits, drop_credits, read_crediting_config, unordered
 from spm_kernel.engine.calculate import (
     _Inputs,
     credits_frame,
@@ -137,8 +137,9 @@ def _credits(ws: Workspace, start: Any, end: Any, config: CreditingConfig) -> pd
     if key in _CACHE:
         return _CACHE[key]
     try:
-        compute_credits(ws.con, start, end, config, fiscal_year_start_month=ws.config.fiscal_year_start_month)
-        frame = credits_frame(ws.con)
+        with unordered(ws.con):
+            compute_credits(ws.con, start, end, config, fiscal_year_start_month=ws.config.fiscal_year_start_month)
+            frame = credits_frame(ws.con)
     finally:
         drop_credits(ws.con)
     while len(_CACHE) >= _CACHE_LIMIT:

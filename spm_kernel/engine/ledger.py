@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from spm_kernel.errors import SPMError
-from spm_kernel.periods import Period, parse_period, previous_period
+from spm_kernel.periods import Period, previous_period
 from spm_kernel.plantypes.contract import LINE_COLUMNS
 
 
@@ -35,11 +35,6 @@ def ensure_period(con: duckdb.DuckDBPyConnection, period: Period) -> None:
         "ON CONFLICT (period_id) DO NOTHING",
         [period.period_id, period.kind, period.start, period.end],
     )
-
-
-def period_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The ``periods`` table."""
-    return con.execute("SELECT * FROM periods ORDER BY start_date, end_date").df()
 
 
 def closed_overlapping(con: duckdb.DuckDBPyConnection, period: Period) -> list[tuple[str, object, object]]:
@@ -180,7 +175,3 @@ def first_open_period(con: duckdb.DuckDBPyConnection, after: Period, fiscal_year
     while is_closed(con, current.period_id):
         current = next_period(current, fiscal_year_start_month)
     return current
-
-
-def period_of(period_id: str, fiscal_year_start_month: int) -> Period:
-    return parse_period(period_id, fiscal_year_start_month)
