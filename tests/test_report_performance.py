@@ -64,7 +64,7 @@ def test_quota_attainment_against_a_band_sits_in_the_right_quartile(report: Perf
     assert report.external.set_index("metric").loc["quota_attainment", "position"] == "below median"
 
 
-def test_a_scoped_report(acme: Workspace) -> None:  # noqa: F811
+def test_a_scoped_report(acme: Workspace, tmp_path: Path) -> None:  # noqa: F811
     scoped = build_performance_report(acme, Q3, "team:EMEA", as_of=AS_OF)
     assert scoped.scope_label == "Team EMEA"
     assert set(scoped.leaderboard["payee_id"]) == {"R3", "R4"}
@@ -72,6 +72,8 @@ def test_a_scoped_report(acme: Workspace) -> None:  # noqa: F811
     assert list(scoped.teams["team_id"]) == ["T_EU"]
     # the open pipeline on 2026-09-30 due within six months: none of EMEA's deals
     assert scoped.pipeline.empty
+    pdf = write_report(scoped, tmp_path / "emea.pdf")  # through performance_pdf.write_pdf
+    assert pdf.read_bytes().startswith(b"%PDF-")
 
 
 def test_html_has_every_section_chart_and_number(report: PerformanceReport) -> None:
@@ -98,13 +100,14 @@ def test_value_formatting() -> None:
 def test_pdf_is_a_multi_page_a4_document(report: PerformanceReport, tmp_path: Path) -> None:
     import weasyprint
 
-    path = write_report(report, tmp_path / "q3.pdf")
-    data = path.read_bytes()
-    assert data.startswith(b"%PDF-") and len(data) > 20_000
-    document = weasyprint.HTML(string=render_html(report)).render()
+    document = weasyprint.HTML(string=render_html(report)).render()  # what write_pdf prints, laid out
     assert len(document.pages) >= 2
     first = document.pages[0]
     assert (round(first.width * 0.75), round(first.height * 0.75)) == (595, 842)  # A4 in points
+    path = tmp_path / "q3.pdf"
+    path.write_bytes(document.write_pdf())
+    assert path.read_bytes().startswith(b"%PDF-") and path.stat().st_size > 20_000
+
 
 
 def test_xlsx_reads_back_with_numbers_and_formats(report: PerformanceReport, tmp_path: Path) -> None:
