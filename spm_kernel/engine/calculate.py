@@ -51,8 +51,6 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from spm_kernel.crediting import (
-    NARROW,
-    TX,
     CreditingConfig,
     compute_credits,
     credit_tables,
@@ -236,16 +234,16 @@ def scaled_decimal(values: pa.Array, scale: int) -> pa.Array:
                                  null_count=values.null_count)
 
 
-def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The credits as the plan types want them (:data:`CREDIT_COLUMNS` plus ``amount_minor``,
-    ``share`` and ``rule``): ``credit_date`` as datetime64, ``amount`` exact
-    (Arrow decimal: its scalars are ``Decimal``, with no Python object per row), the
-    transaction's low-cardinality attributes as categories.
+FRAME_COLUMNS = ("credit_id", "payee_id", "transaction_id", "opportunity_id", "credit_date", "credit_type", "kind",
+                 "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id", "amount_minor",
+                 "share", "rule")
 
-    Built from the narrow credits and their transactions with Arrow ``take`` (no join of
-    wide rows in SQL); the order of rows is unspecified (plan types order credits by
-    payee, date and credit id themselves).
-    """
+
+def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Every credit of the computed credits with every column, as one Arrow table, built
+    from the narrow credits and their transactions with Arrow ``take`` (no join of wide rows
+    in SQL). Row order is unspecified; ``n_row`` numbers the credits. Low-cardinality text
+    is dictionary-encoded; amounts are exact (integer cents, and decimals made from them)."""
     narrow, tx = credit_tables(con)
     credit_type = narrow.column("credit_type")
     detail = pc.if_else(pc.equal(credit_type, "rollup"), narrow.column("source_payee_id"),
@@ -258,21 +256,35 @@ def credits_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     columns: dict[str, Any] = {}
     for name in ("transaction_id", "opportunity_id", "original_transaction_id"):
         columns[name] = tx.column(name).take(take)
-    for name in CATEGORY_COLUMNS:
+    for name in (*CATEGORY_COLUMNS, "source_currency"):
         columns[name] = tx.column(name).dictionary_encode().take(take)
     columns["credit_id"] = pc.binary_join_element_wise(
         columns["transaction_id"], narrow.column("payee_id"), credit_type, detail, "/", null_handling="skip")
     for name in ("payee_id", "credit_type", "rule"):
         columns[name] = narrow.column(name).dictionary_encode()
+    payees = con.sql("SELECT payee_id, currency FROM payees").to_arrow_table()
+    columns["currency"] = payees.column("currency").take(
+        pc.index_in(narrow.column("payee_id"), value_set=payees.column("payee_id"))).dictionary_encode()
     cents = narrow.column("cents").combine_chunks()
-    columns["credit_date"] = narrow.column("credit_date")
+    columns["cents"] = cents
     columns["amount"] = scaled_decimal(cents, 2)
     columns["share"] = scaled_decimal(narrow.column("micro").combine_chunks(), 6)
     columns["amount_minor"] = pc.divide(cents, pc.cast(narrow.column("unit").combine_chunks(), pa.int64()))
-    order = ["credit_id", "payee_id", "transaction_id", "opportunity_id", "credit_date", "credit_type", "kind",
-             "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id", "amount_minor",
-             "share", "rule"]
-    table = pa.table({name: columns[name] for name in order})
+    columns["source_amount"] = scaled_decimal(narrow.column("source_cents").combine_chunks(), 2)
+    columns["fx_rate"] = scaled_decimal(pc.fill_null(narrow.column("rate_units"), 10**8).combine_chunks(), 8)
+    columns["rollup_level"] = pc.cast(narrow.column("rollup_level"), pa.int32())
+    for name in ("credit_date", "source_payee_id", "fx_quote", "n_row"):
+        columns[name] = narrow.column(name)
+    return pa.table(columns)
+
+
+def credits_frame(con: duckdb.DuckDBPyConnection, arrays: pa.Table | None = None) -> pd.DataFrame:
+    """The credits as the plan types want them (:data:`CREDIT_COLUMNS` plus ``amount_minor``,
+    ``share`` and ``rule``): ``credit_date`` as datetime64, ``amount`` exact (Arrow
+    decimal: its scalars are ``Decimal``, with no Python object per row), the transaction's
+    low-cardinality attributes as categories. Row order is unspecified (plan types order
+    credits by payee, date and credit id themselves)."""
+    table = (arrays if arrays is not None else credit_arrays(con)).select(list(FRAME_COLUMNS))
     return table.to_pandas(date_as_object=False,
                            types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
@@ -409,25 +421,23 @@ def write_lines(con: duckdb.DuckDBPyConnection, lines: pd.DataFrame) -> None:
     con.execute(f"INSERT INTO payout_lines ({', '.join(WRITE_COLUMNS)}) SELECT * FROM new_lines")
 
 
-def _stored_sql(where: str) -> str:
-    """The full credits view restricted by ``where`` on the narrow table (filtered before
-    the join with the transactions, so only stored rows are widened)."""
-    from spm_kernel.crediting import _full_sql
-
-    return _full_sql(f"(SELECT * FROM {NARROW} n WHERE {where})", TX, extra="n.n_row")
-
-
-def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Period]) -> int:
+def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Period], arrays: pa.Table) -> int:
     """Store the credits dated in ``periods`` (the run's own and the closed ones it restated);
     credits of earlier dates that year-to-date measures used belong to their periods' runs
-    and carry the same stable ``credit_id``."""
+    and carry the same stable ``credit_id``. ``arrays`` is :func:`credit_arrays`."""
     cols = [c.name for c in get_table("credits").columns if c.name not in ("credit_no", "run_id")]
     base = con.execute("SELECT coalesce(max(credit_no), 0) FROM credits").fetchall()[0][0]
-    dated = " OR ".join(f"n.credit_date BETWEEN DATE '{p.start}' AND DATE '{p.end}'" for p in periods)
+    dates = arrays.column("credit_date")
+    keep = None
+    for p in periods:
+        inside = pc.and_(pc.greater_equal(dates, pa.scalar(p.start, pa.date32())),
+                         pc.less_equal(dates, pa.scalar(p.end, pa.date32())))
+        keep = inside if keep is None else pc.or_(keep, inside)
+    stored = arrays.filter(keep).select([*cols, "n_row"])  # noqa: F841 - read by name below
     con.execute(
         f"INSERT INTO credits (credit_no, run_id, {', '.join(cols)}) "
-        f"SELECT {int(base) + 1} + n_row, ?, {', '.join(cols)} FROM ({_stored_sql(dated)})", [run_id])
-    return int(con.execute("SELECT count(*) FROM credits WHERE run_id = ?", [run_id]).fetchall()[0][0])
+        f"SELECT {int(base) + 1} + n_row, ?, {', '.join(cols)} FROM stored", [run_id])
+    return int(stored.num_rows)
 
 
 def _cpu() -> float:
@@ -533,11 +543,13 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
             restated[closed.period_id] = h
         step("inputs")
         summary = compute_credits(con, c_start, max(c_end, target.end), config, fiscal_year_start_month=fsm)
-        inputs = load_inputs(ws, book, credits_frame(con))
-        step("credits")
-        # store the run's credits now and free the temp tables before the plans run
-        run.credit_count = write_credits(con, run.run_id, [target, *[c for c, _ in todo]])
+        arrays = credit_arrays(con)
         drop_credits(con)
+        inputs = load_inputs(ws, book, credits_frame(con, arrays))
+        step("credits")
+        # store the run's credits now and free them before the plans run
+        run.credit_count = write_credits(con, run.run_id, [target, *[c for c, _ in todo]], arrays)
+        del arrays
         step("store_credits")
         history = ledger_lines(con, run_ids, target.kind, accounting_from=h_start, accounting_before=target.start)
         adjustments: list[pd.DataFrame] = []

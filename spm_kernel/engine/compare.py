@@ -29,11 +29,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from spm_kernel.crediting import CreditingConfig, compute_credits, drop_credits, read_crediting_config, unordered
 from spm_kernel.engine.calculate import (
     _Inputs,
+    calc_period,
     credits_frame,
     data_hash,
     load_book,
@@ -43,6 +45,7 @@ from spm_kernel.engine.calculate import (
     plan_year_of,
 )
 from spm_kernel.engine.ledger import EngineError
+from spm_kernel.money import decimals_to_minor, minor_to_decimals
 from spm_kernel.periods import Period, PeriodKind, months_in, parse_period, period_containing, periods_between
 
 if TYPE_CHECKING:
@@ -163,18 +166,23 @@ def _run_plan(inputs: _Inputs, periods: list[Period]) -> pd.DataFrame:
 
 
 def _total(lines: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Sum of ``amount`` per ``keys`` in exact integer hundredths (``cents``)."""
     if len(lines) == 0:
-        return pd.DataFrame({**{k: pd.Series([], dtype=object) for k in keys}, "amount": pd.Series([], dtype=object)})
-    return lines.groupby(keys, as_index=False)["amount"].agg(lambda s: sum(s, Decimal(0)))
+        return pd.DataFrame({**{k: pd.Series([], dtype=object) for k in keys}, "cents": pd.Series([], dtype="int64")})
+    frame = lines.loc[:, keys].assign(cents=decimals_to_minor(lines["amount"], 2, "payout line amount"))
+    return frame.groupby(keys, as_index=False, observed=True)["cents"].sum()
 
 
 def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    both = _total(a, keys).rename(columns={"amount": "a"}).merge(
-        _total(b, keys).rename(columns={"amount": "b"}), on=keys, how="outer")
-    for col in ("a", "b"):
-        both[col] = [v if isinstance(v, Decimal) else Decimal(0) for v in both[col]]
-    both["difference"] = both["b"] - both["a"]
-    both["change"] = [None if x == 0 else (d / x).quantize(Decimal("0.0001")) for x, d in zip(both["a"], both["difference"])]
+    both = _total(a, keys).rename(columns={"cents": "a"}).merge(
+        _total(b, keys).rename(columns={"cents": "b"}), on=keys, how="outer")
+    a_cents = both["a"].fillna(0).to_numpy(dtype=np.int64)
+    b_cents = both["b"].fillna(0).to_numpy(dtype=np.int64)
+    both["a"] = minor_to_decimals(a_cents, 2)
+    both["b"] = minor_to_decimals(b_cents, 2)
+    both["difference"] = minor_to_decimals(b_cents - a_cents, 2)
+    both["change"] = [None if x == 0 else (Decimal(int(d)) / Decimal(int(x))).quantize(Decimal("0.0001"))
+                      for x, d in zip(a_cents, b_cents - a_cents)]
     return both.sort_values(keys).reset_index(drop=True)
 
 
@@ -185,7 +193,7 @@ def compare(ws: Workspace, plan_a: Any, plan_b: Any, periods: Any, *,
     clock = time.perf_counter()
     fsm = ws.config.fiscal_year_start_month
     plist = expand_periods(periods, cadence, fsm)
-    from spm_kernel.plans import PlanBook
+    from spm_kernel.plans import PlanBook, resolve_assignments
 
     try:
         book = load_book(ws)
@@ -202,13 +210,18 @@ def compare(ws: Workspace, plan_a: Any, plan_b: Any, periods: Any, *,
             start, end = min(start, s), max(end, e)
     config = crediting or read_crediting_config(ws.path)
     credits = _credits(ws, start, end, config)
+    shared = load_inputs(ws, PlanBook([]), credits)
     results = []
     for bk in books:
-        inputs = load_inputs(ws, bk, credits)
-        inputs.statuses = ("active",)
-        results.append(_run_plan(inputs, plist))
+        # only the credits of the payees the plan pays in the compared periods
+        payees = set()
+        for p in plist:
+            assigned = resolve_assignments(bk, shared.people, calc_period(p), plan_year_of(p, fsm), shared.assignments)
+            payees.update(assigned["payee_id"])
+        mine = credits.loc[credits["payee_id"].isin(list(payees)).to_numpy()].reset_index(drop=True)
+        results.append(_run_plan(dataclasses.replace(shared, book=bk, credits=mine), plist))
     lines_a, lines_b = results
-    people = ws.con.execute("SELECT payee_id, name, role FROM payees").df()
+    people = shared.people.loc[:, ["payee_id", "name", "role"]]
     by_payee = _side_by_side(lines_a, lines_b, ["payee_id", "currency"]).merge(people, on="payee_id", how="left")
     by_payee = by_payee.loc[:, ["payee_id", "name", "role", "currency", "a", "b", "difference", "change"]]
     by_period = _side_by_side(lines_a, lines_b, ["period_id", "currency"])
