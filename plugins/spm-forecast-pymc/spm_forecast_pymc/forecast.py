@@ -212,13 +212,16 @@ class WorkspaceForecast:
         return start, end
 
     def attainment(self, which: Literal["current", "next"] = "current", samples: int = 1000,
-                   include_pipeline: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   include_pipeline: bool | None = None, roles: tuple[str, ...] = ("rep",)
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """P(reach quota) in the current or next fiscal quarter, per payee and per team.
 
         Quota: the payee's ``quotas`` row for ``measure`` whose period contains the window's
         first day; a team's quota is the sum of its payees' quotas, and its bookings the sum
         of their samples (so the team probability is of the team's total, not an average).
-        Payees without a quota for the window are left out. Returns ``(payees, teams)``.
+        Payees without a quota for the window are left out, and so are payees whose role is
+        not in ``roles`` (default reps only: a manager's quota measures the team's roll-up
+        credit, not the deals they own). Returns ``(payees, teams)``.
         The pipeline is used for the current quarter unless ``include_pipeline=False``.
         """
         start, end = self.quota_window(which)
@@ -229,7 +232,9 @@ class WorkspaceForecast:
         matrix = self.payee_matrix(start, end, samples, use_pipe)
         frame = self.payees.copy()
         frame["quota"] = q.reindex(frame["payee_id"]).to_numpy()
-        has = frame["quota"].notna().to_numpy() & (frame["quota"].fillna(0) > 0).to_numpy()
+        role = self.ws.sql("SELECT payee_id, role FROM payees").set_index("payee_id")["role"]
+        in_role = role.reindex(frame["payee_id"]).isin(list(roles)).to_numpy()
+        has = frame["quota"].notna().to_numpy() & (frame["quota"].fillna(0) > 0).to_numpy() & in_role
         frame["expected"] = matrix.mean(axis=0)
         frame["p10"] = np.percentile(matrix, 10, axis=0)
         frame["p90"] = np.percentile(matrix, 90, axis=0)
