@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -195,3 +196,26 @@ def test_overlay_credit_counts_only_when_the_plan_asks(ws: Workspace) -> None:
     # asked for: OV 2% of 1,000.01 - 100.01 = 18.00; SP 2% of 4,228.39 GBP (rule credit labelled overlay) = 84.57
     assert paid[("OV", "overlay_commission")] == D("18.00")
     assert paid[("SP", "overlay_commission")] == D("84.57")
+
+
+def test_walk_order_orders_like_credit_id(ws: Workspace) -> None:
+    import sys
+
+    from spm_kernel.crediting import compute_credits, drop_credits
+
+    calculate_module = sys.modules["spm_kernel.engine.calculate"]
+    # same owner, same day: "T7-1/R1/direct" sorts before "T7/R1/direct" ('-' < '/'),
+    # although "T7" < "T7-1" as plain ids
+    ws.load("transactions", pd.DataFrame({
+        "transaction_id": ["T7", "T7-1"], "opportunity_id": ["D1", "D1"], "kind": ["booking", "booking"],
+        "amount": ["1.00", "2.00"], "currency": ["USD", "USD"], "transaction_date": ["2026-02-20", "2026-02-20"]}))
+    compute_credits(ws.con, date(2026, 2, 1), date(2026, 3, 31))
+    try:
+        frame = calculate_module.credits_frame(ws.con).astype({"payee_id": str})
+    finally:
+        drop_credits(ws.con)
+    by_id = frame.sort_values(["payee_id", "credit_date", "credit_id"])["credit_id"].tolist()
+    by_walk = frame.sort_values(["payee_id", "credit_date", "walk_order"])["credit_id"].tolist()
+    assert by_id == by_walk
+    r1 = [c for c in by_walk if c.split("/")[1] == "R1" and c.startswith("T7")]
+    assert r1 == ["T7-1/R1/direct", "T7/R1/direct"]

@@ -236,14 +236,28 @@ def scaled_decimal(values: pa.Array, scale: int) -> pa.Array:
 
 FRAME_COLUMNS = ("credit_id", "payee_id", "transaction_id", "opportunity_id", "credit_date", "credit_type", "kind",
                  "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id", "amount_minor",
-                 "share", "rule")
+                 "walk_order", "share", "rule")
+
+
+def _rank(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each string's position in the sorted order of all of them (byte order, like ``<``)."""
+    order = pc.sort_indices(strings).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank
 
 
 def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Every credit of the computed credits with every column, as one Arrow table, built
-    from the narrow credits and their transactions with Arrow ``take`` (no join of wide rows
-    in SQL). Row order is unspecified; ``n_row`` numbers the credits. Low-cardinality text
-    is dictionary-encoded; amounts are exact (integer cents, and decimals made from them)."""
+    """Every credit of the computed credits as one Arrow table with the columns the plan
+    types need plus ``n_row`` (numbers the credits) and ``tx_pos`` (the row of its
+    transaction in the transactions table), built from the narrow credits and their
+    transactions with Arrow ``take`` (no join of wide rows in SQL). Row order is
+    unspecified. Low-cardinality text is dictionary-encoded; amounts are exact.
+
+    ``walk_order`` (int64) orders like ``credit_id`` among the credits of one payee and day
+    (where the plan types need it): the rank of ``transaction_id + '/'`` and then of the rest
+    of the id (``type[/detail]``), so no string of ``credit_id`` is ever sorted.
+    """
     narrow, tx = credit_tables(con)
     credit_type = narrow.column("credit_type")
     detail = pc.if_else(pc.equal(credit_type, "rollup"), narrow.column("source_payee_id"),
@@ -252,38 +266,39 @@ def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
     keys = tx.column("tx_idx").to_numpy()
     position = np.full(int(keys.max()) + 1 if len(keys) else 1, -1, dtype=np.int64)
     position[keys] = np.arange(len(keys), dtype=np.int64)
-    take = pa.array(position[narrow.column("tx_idx").to_numpy()])
+    tx_pos = position[narrow.column("tx_idx").to_numpy()]
+    take = pa.array(tx_pos)
     columns: dict[str, Any] = {}
     for name in ("transaction_id", "opportunity_id", "original_transaction_id"):
         columns[name] = tx.column(name).take(take)
-    for name in (*CATEGORY_COLUMNS, "source_currency"):
+    for name in CATEGORY_COLUMNS:
         columns[name] = tx.column(name).dictionary_encode().take(take)
     columns["credit_id"] = pc.binary_join_element_wise(
         columns["transaction_id"], narrow.column("payee_id"), credit_type, detail, "/", null_handling="skip")
+    suffix = pc.binary_join_element_wise(credit_type, detail, "/", null_handling="skip").combine_chunks()
+    suffix = suffix.dictionary_encode()
+    suffix_rank = _rank(suffix.dictionary)
+    tx_rank = _rank(pc.binary_join_element_wise(tx.column("transaction_id"), pa.scalar(""), "/"))
+    columns["walk_order"] = pa.array(tx_rank[tx_pos] * (len(suffix_rank) + 1)
+                                     + suffix_rank[suffix.indices.to_numpy(zero_copy_only=False)])
     for name in ("payee_id", "credit_type", "rule"):
         columns[name] = narrow.column(name).dictionary_encode()
-    payees = con.sql("SELECT payee_id, currency FROM payees").to_arrow_table()
-    columns["currency"] = payees.column("currency").take(
-        pc.index_in(narrow.column("payee_id"), value_set=payees.column("payee_id"))).dictionary_encode()
     cents = narrow.column("cents").combine_chunks()
-    columns["cents"] = cents
     columns["amount"] = scaled_decimal(cents, 2)
     columns["share"] = scaled_decimal(narrow.column("micro").combine_chunks(), 6)
     columns["amount_minor"] = pc.divide(cents, pc.cast(narrow.column("unit").combine_chunks(), pa.int64()))
-    columns["source_amount"] = scaled_decimal(narrow.column("source_cents").combine_chunks(), 2)
-    columns["fx_rate"] = scaled_decimal(pc.fill_null(narrow.column("rate_units"), 10**8).combine_chunks(), 8)
-    columns["rollup_level"] = pc.cast(narrow.column("rollup_level"), pa.int32())
-    for name in ("credit_date", "source_payee_id", "fx_quote", "n_row"):
-        columns[name] = narrow.column(name)
+    columns["credit_date"] = narrow.column("credit_date")
+    columns["n_row"] = narrow.column("n_row")
+    columns["tx_pos"] = take
     return pa.table(columns)
 
 
 def credits_frame(con: duckdb.DuckDBPyConnection, arrays: pa.Table | None = None) -> pd.DataFrame:
     """The credits as the plan types want them (:data:`CREDIT_COLUMNS` plus ``amount_minor``,
-    ``share`` and ``rule``): ``credit_date`` as datetime64, ``amount`` exact (Arrow
-    decimal: its scalars are ``Decimal``, with no Python object per row), the transaction's
-    low-cardinality attributes as categories. Row order is unspecified (plan types order
-    credits by payee, date and credit id themselves)."""
+    ``walk_order``, ``share`` and ``rule``): ``credit_date`` as datetime64, ``amount`` exact
+    (Arrow decimal: its scalars are ``Decimal``, with no Python object per row), the
+    transaction's low-cardinality attributes as categories. Row order is unspecified (plan
+    types order credits by payee, date and ``walk_order`` themselves)."""
     table = (arrays if arrays is not None else credit_arrays(con)).select(list(FRAME_COLUMNS))
     return table.to_pandas(date_as_object=False,
                            types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
@@ -424,7 +439,10 @@ def write_lines(con: duckdb.DuckDBPyConnection, lines: pd.DataFrame) -> None:
 def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Period], arrays: pa.Table) -> int:
     """Store the credits dated in ``periods`` (the run's own and the closed ones it restated);
     credits of earlier dates that year-to-date measures used belong to their periods' runs
-    and carry the same stable ``credit_id``. ``arrays`` is :func:`credit_arrays`."""
+    and carry the same stable ``credit_id``. ``arrays`` is :func:`credit_arrays` (the narrow
+    credits and transactions must still be registered: the columns only storage needs are
+    built for the stored rows alone)."""
+    narrow, tx = credit_tables(con)
     cols = [c.name for c in get_table("credits").columns if c.name not in ("credit_no", "run_id")]
     base = con.execute("SELECT coalesce(max(credit_no), 0) FROM credits").fetchall()[0][0]
     dates = arrays.column("credit_date")
@@ -433,7 +451,24 @@ def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Per
         inside = pc.and_(pc.greater_equal(dates, pa.scalar(p.start, pa.date32())),
                          pc.less_equal(dates, pa.scalar(p.end, pa.date32())))
         keep = inside if keep is None else pc.or_(keep, inside)
-    stored = arrays.filter(keep).select([*cols, "n_row"])  # noqa: F841 - read by name below
+    rows = pc.indices_nonzero(keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep)
+    picked = arrays.take(rows).select(["credit_id", "transaction_id", "payee_id", "credit_type", "rule", "amount",
+                                       "share", "credit_date", "kind", "n_row", "tx_pos"])
+    small = narrow.take(rows)
+    extra = {
+        "rollup_level": pc.cast(small.column("rollup_level"), pa.int32()),
+        "source_payee_id": small.column("source_payee_id"),
+        "source_amount": scaled_decimal(small.column("source_cents").combine_chunks(), 2),
+        "fx_rate": scaled_decimal(pc.fill_null(small.column("rate_units"), 10**8).combine_chunks(), 8),
+        "fx_quote": small.column("fx_quote"),
+        "source_currency": tx.column("source_currency").take(picked.column("tx_pos")),
+    }
+    payees = con.sql("SELECT payee_id, currency FROM payees").to_arrow_table()
+    extra["currency"] = payees.column("currency").take(
+        pc.index_in(picked.column("payee_id"), value_set=payees.column("payee_id")))
+    stored = picked  # noqa: F841 - read by name below
+    for name, values in extra.items():
+        stored = stored.append_column(name, values)
     con.execute(
         f"INSERT INTO credits (credit_no, run_id, {', '.join(cols)}) "
         f"SELECT {int(base) + 1} + n_row, ?, {', '.join(cols)} FROM stored", [run_id])
@@ -544,12 +579,12 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         step("inputs")
         summary = compute_credits(con, c_start, max(c_end, target.end), config, fiscal_year_start_month=fsm)
         arrays = credit_arrays(con)
-        drop_credits(con)
         inputs = load_inputs(ws, book, credits_frame(con, arrays))
         step("credits")
-        # store the run's credits now and free them before the plans run
+        # store the run's credits now and free everything but the plan types' frame
         run.credit_count = write_credits(con, run.run_id, [target, *[c for c, _ in todo]], arrays)
         del arrays
+        drop_credits(con)
         step("store_credits")
         history = ledger_lines(con, run_ids, target.kind, accounting_from=h_start, accounting_before=target.start)
         adjustments: list[pd.DataFrame] = []
