@@ -23,7 +23,9 @@ does), on *hypothetical credits*, with the quota set's quotas, and nothing is wr
   at the planning rate (:mod:`spm_kernel.planning.fx`) and split, by largest remainder on
   cents, into one credit per *mix cell*: the values of ``mix`` columns (default
   ``("deal_type",)``) in the proportions of the payee's segment's won deals of the previous
-  fiscal year (the company's when the segment has none). Each credit is a ``booking``, dated
+  fiscal year (the company's when the segment has none). At quota, only the deal types the
+  quota set counts (its ``deal_types``) are in the mix, so the whole quota is booked where
+  the plan's measure looks. Each credit is a ``booking``, dated
   the 15th of its month, credited ``direct`` to the payee and rolled up (``rollup``) to every
   manager above them in the hierarchy in force on that date, in each manager's currency.
   Components that count deals (a SPIFF per deal) see one deal per payee, month and mix cell:
@@ -41,7 +43,8 @@ does), on *hypothetical credits*, with the quota set's quotas, and nothing is wr
 * **Previous year**: cost and bookings of the fiscal year before, with cost from the ledger
   (the effective runs of its months) when every month was calculated, else recomputed by
   running the plans in force that year on the actual credits (nothing written); bookings
-  are won deals (:mod:`spm_kernel.planning.history`).
+  are won deals (:mod:`spm_kernel.planning.history`), of the quota set's deal types when the
+  budget is at quota, so cost of sales compares like with like.
 """
 
 from __future__ import annotations
@@ -78,8 +81,11 @@ QUANTILES = (0.1, 0.5, 0.9)
 @dataclass
 class CompensationBudget:
     """The result of :func:`compensation_budget`. Money is ``Decimal`` in the base currency
-    unless a column says otherwise; P10/P50/P90 are quantiles over the forecast samples
-    (None without samples)."""
+    unless a column says otherwise; P10/P50/P90 (and ``total["mean"]``) are over the forecast
+    samples (None without samples). ``total["cost"]`` is the cost at the mean bookings: with
+    accelerators and thresholds pay is not linear in bookings, so it can sit below the mean
+    (even the P10) of the sampled costs, which is the better estimate of what the year will
+    cost."""
 
     plan: str
     quota_set: str | None
@@ -154,11 +160,12 @@ def _spread_quota(quotas: pd.DataFrame, measure: str, year: PlanYear) -> pd.Data
                          "minor": minor, "currency": cross["currency"]})
 
 
-def _mix(ws: Workspace, year: PlanYear, mix: tuple[str, ...]) -> pd.DataFrame:
+def _mix(ws: Workspace, year: PlanYear, mix: tuple[str, ...], deal_types: tuple[str, ...] | None = None
+         ) -> pd.DataFrame:
     """Mix weights per segment: ``segment, cell, <mix columns>, weight`` (cents of the
-    previous year's won deals); segment ``*`` is the company's mix."""
+    previous year's won deals of ``deal_types``); segment ``*`` is the company's mix."""
     prev_start = date(year.start.year - 1, year.start.month, 1)
-    deals = ws.sql(f"""WITH d AS ({to_base_sql(f"({credited_won_deals(ws, prev_start, year.start - timedelta(days=1))})",
+    deals = ws.sql(f"""WITH d AS ({to_base_sql(f"({credited_won_deals(ws, prev_start, year.start - timedelta(days=1), deal_types)})",
                                               ws.config.base_currency)})
                        SELECT segment, {', '.join(mix) + ',' if mix else ''} sum(base_amount) AS amount
                        FROM d GROUP BY ALL""")
@@ -370,17 +377,19 @@ def _share(cost: Any, revenue: Any) -> float | None:
 
 
 def previous_year(ws: Workspace, fiscal_year: int, plan: Plan | None = None,
-                  rates: dict[str, Decimal] | None = None, progress: bool = False) -> dict[str, Any]:
+                  rates: dict[str, Decimal] | None = None, progress: bool = False,
+                  deal_types: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Cost, bookings and cost of sales of ``fiscal_year`` (base currency): cost from the
     ledger when every month of it was calculated, else recomputed with the engine (the plans
-    in force that year, or ``plan``) on the actual credits, nothing written."""
+    in force that year, or ``plan``) on the actual credits, nothing written. Bookings are the
+    year's won deals (of ``deal_types`` when given, to compare like with like)."""
     from spm_kernel.crediting import compute_credits, drop_credits, read_crediting_config
     from spm_kernel.engine.calculate import credits_frame, load_book
     from spm_kernel.engine.ledger import effective_runs, ledger_lines
 
     fsm = ws.config.fiscal_year_start_month
     year = plan_year(fiscal_year, fsm)
-    booked = monthly_bookings(ws, year.start, year.end)
+    booked = monthly_bookings(ws, year.start, year.end, deal_types)
     bookings = sum(booked["amount"], Decimal(0)) if len(booked) else Decimal(0)
     runs = effective_runs(ws.con)
     months = runs.loc[(runs["kind"] == "month") & (pd.to_datetime(runs["start_date"]).dt.date >= year.start)
@@ -502,7 +511,12 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
                                at_quota.loc[at_quota["payee_id"].isin(missing)]], ignore_index=True)
     point = point.loc[~point["payee_id"].isin(holders), ["payee_id", "month", "minor", "currency"]]
     point = point.assign(origin=point["payee_id"], sample=-1).reset_index(drop=True)
-    mix_frame = _mix(ws, year, mix)
+    # at quota, every credit falls in what the quota counts (its deal types); a forecast is of
+    # every booking, split like last year's
+    quota_types = _quota_deal_types(quota_set)
+    mix_frame = _mix(ws, year, mix, quota_types if means is None else None)
+    if means is None and quota_types:
+        notes.append(f"at quota: bookings are {', '.join(quota_types)} deals, as the quota set counts them")
 
     # ---- the point estimate ----
     paid = _assigned(ws, the_plan, year)
@@ -570,7 +584,8 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
     previous = {}
     if compare_previous:
         before = resolve_plan(ws, book, previous_plan) if previous_plan is not None else None
-        previous = previous_year(ws, year.fiscal_year - 1, plan=before, rates=rates, progress=progress)
+        previous = previous_year(ws, year.fiscal_year - 1, plan=before, rates=rates, progress=progress,
+                                 deal_types=quota_types if means is None else None)
     by_payee["bookings"] = [_money(v) for v in by_payee["bookings_cents"]]
     by_payee["cost"] = [_money(v) for v in by_payee["cost_cents"]]
     by_payee["cost_of_sales"] = [_share(c, b) for c, b in zip(by_payee["cost"], by_payee["bookings"])]
@@ -578,6 +593,18 @@ def compensation_budget(ws: Workspace, plan: Any, quota_set: QuotaSet | QuotaPla
     label = f"{the_plan.plan_id} v{the_plan.version}"
     return CompensationBudget(label, qs_label, year.fiscal_year, base, source, n_samples, total, by_payee, by_team,
                               by_region, dist, previous, lines, notes)
+
+
+def _quota_deal_types(quota_set: Any) -> tuple[str, ...] | None:
+    from spm_kernel.planning.quota_sets import QuotaSet
+    from spm_kernel.planning.quotas import QuotaPlan
+
+    if isinstance(quota_set, QuotaPlan):
+        return quota_set.settings.deal_types
+    if isinstance(quota_set, QuotaSet):
+        types = quota_set.settings.get("deal_types")
+        return tuple(types) if types else None
+    return None
 
 
 def _assigned(ws: Workspace, plan: Plan, year: PlanYear) -> set[str]:
@@ -670,4 +697,7 @@ def _summaries(by_payee: pd.DataFrame, dist: pd.DataFrame) -> tuple[dict[str, An
                                                                       "p10", "p50", "p90"]]
 
     company = block(by_payee, "company", None).iloc[0].to_dict()
+    company["mean"] = None
+    if len(dist):  # the mean cost over samples: above the cost at mean bookings when pay is convex
+        company["mean"] = _money(round(float(dist.loc[dist["level"] == "company", "cost_cents"].mean())))
     return company, block(by_payee, "team", "team_id"), block(by_payee, "region", "region_id")

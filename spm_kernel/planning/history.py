@@ -5,7 +5,8 @@
 proportion to their percent (to the owner in full when the deal has no revenue split),
 converted to the base currency at the close date's rate (:mod:`spm_kernel.planning.fx`) and
 rounded half up to the cent per deal and payee. This is the same definition the forecasting
-plugin uses, so a forecast and the history it extends agree.
+plugin uses, so a forecast and the history it extends agree. ``deal_types`` narrows it to
+some deal types (a plan that pays on new and expansion bookings gets quotas on those).
 """
 
 from __future__ import annotations
@@ -22,25 +23,34 @@ if TYPE_CHECKING:
     from spm_kernel.workspace import Workspace
 
 
-def credited_won_deals(ws: Workspace, start: date, end: date) -> str:
-    """SQL of closed-won deals closed in ``start``..``end`` (inclusive), one row per deal and
-    credited payee: ``opportunity_id, payee_id, close_date, created_date, segment, product,
-    deal_type, amount (DECIMAL, deal currency, the payee's share), currency``."""
+def _deal_type_filter(deal_types: tuple[str, ...] | None) -> str:
+    if not deal_types:
+        return ""
+    listed = ", ".join("'" + str(t).replace("'", "''") + "'" for t in deal_types)
+    return f" AND o.deal_type IN ({listed})"
+
+
+def credited_won_deals(ws: Workspace, start: date, end: date, deal_types: tuple[str, ...] | None = None) -> str:
+    """SQL of closed-won deals closed in ``start``..``end`` (inclusive), of ``deal_types``
+    (default: every type), one row per deal and credited payee: ``opportunity_id, payee_id,
+    close_date, created_date, segment, product, deal_type, amount (DECIMAL, deal currency,
+    the payee's share), currency``."""
     return f"""
         SELECT o.opportunity_id, coalesce(s.payee_id, o.owner_id) AS payee_id, o.close_date, o.created_date,
                o.segment, o.product, o.deal_type, o.currency,
                CAST(round(o.amount * coalesce(s.percent, 100) / 100, 2) AS DECIMAL(18,2)) AS amount
         FROM opportunities o
         LEFT JOIN opportunity_splits s ON s.opportunity_id = o.opportunity_id AND s.split_type = 'revenue'
-        WHERE o.is_won AND o.close_date BETWEEN DATE '{start}' AND DATE '{end}'
+        WHERE o.is_won AND o.close_date BETWEEN DATE '{start}' AND DATE '{end}'{_deal_type_filter(deal_types)}
     """
 
 
-def monthly_bookings(ws: Workspace, start: date, end: date) -> pd.DataFrame:
+def monthly_bookings(ws: Workspace, start: date, end: date, deal_types: tuple[str, ...] | None = None
+                     ) -> pd.DataFrame:
     """Bookings per payee and month in ``start``..``end``: ``payee_id``, ``month`` (first day,
     a date), ``amount`` (Decimal, base currency). Months without bookings have no row."""
     base = ws.config.base_currency
-    sql = to_base_sql(f"({credited_won_deals(ws, start, end)})", base)
+    sql = to_base_sql(f"({credited_won_deals(ws, start, end, deal_types)})", base)
     frame = ws.sql(f"""
         WITH c AS ({sql})
         SELECT payee_id, CAST(date_trunc('month', close_date) AS DATE) AS month,
@@ -56,11 +66,12 @@ def monthly_bookings(ws: Workspace, start: date, end: date) -> pd.DataFrame:
     return frame.loc[:, ["payee_id", "month", "amount"]].reset_index(drop=True)
 
 
-def bookings_totals(ws: Workspace, start: date, end: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+def bookings_totals(ws: Workspace, start: date, end: date, deal_types: tuple[str, ...] | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bookings in ``start``..``end`` summed per payee (``payee_id, amount``) and per month
     (``month, amount``), in one SQL pass (the same definition as :func:`monthly_bookings`)."""
     base = ws.config.base_currency
-    sql = to_base_sql(f"({credited_won_deals(ws, start, end)})", base)
+    sql = to_base_sql(f"({credited_won_deals(ws, start, end, deal_types)})", base)
     frame = ws.sql(f"""
         WITH c AS ({sql})
         SELECT payee_id, CAST(date_trunc('month', close_date) AS DATE) AS month,

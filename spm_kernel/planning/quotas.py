@@ -18,6 +18,7 @@ carry 1/0.95 = 105.3% of the manager's number). Factors default to 1.
 **A payee's weight** is what the method says they can sell in the plan year:
 
 * ``historical``: their run rate (bookings of the last ``history_months`` complete months
+  (of ``deal_types`` when given: quotas on new and expansion business count only those)
   divided by their effective months then, i.e. a fully ramped monthly rate) times their
   effective months in the plan year;
 * ``potential``: the potential of the accounts they own (``accounts.potential``, converted at
@@ -88,6 +89,7 @@ class QuotaSettings(BaseModel):
     target: Decimal = Field(gt=0, description="the company target, base currency")
     method: Method = "historical"
     measure: str = "bookings"
+    deal_types: tuple[str, ...] | None = Field(None, description="count only these deal types (default: all)")
     annual_measure: str | None = "bookings_annual"
     cadence: Literal["month", "quarter", "year"] = "quarter"
     roles: tuple[str, ...] = ("rep",)
@@ -246,7 +248,7 @@ def _history_cents(ws: Workspace, people: pd.DataFrame, as_of: date, settings: Q
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
     """(bookings cents, effective nano-months in the window, has-history flags, monthly frame)."""
     start, end, firsts = _history_window(as_of, settings.history_months)
-    per_payee, booked = bookings_totals(ws, start, end)
+    per_payee, booked = bookings_totals(ws, start, end, settings.deal_types)
     amounts = per_payee.set_index("payee_id")["amount"].reindex(people["payee_id"])
     cents = np.zeros(len(people), dtype=np.int64)
     known = amounts.notna().to_numpy()

@@ -237,10 +237,17 @@ def _solve_group(src: pd.DataFrame, reps: pd.DataFrame, s: TerritorySettings, se
     keep = x > 0
     objective = float(res.fun)
     bound = getattr(res, "mip_dual_bound", None)
-    bound = objective if bound is None or not np.isfinite(bound) else float(bound)
+    bound = objective if bound is None or not np.isfinite(bound) else min(float(bound), objective)
     return {"moves": np.stack([pair_s[keep], pair_r[keep], x[keep]], axis=1), "status": status,
-            "objective": objective, "bound": bound, "gap": (objective - bound) / abs(objective) if objective else 0.0,
+            "objective": objective, "bound": bound, "gap": relative_gap(objective, bound),
             "seconds": elapsed, "variables": n, "message": res.message}
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """``(objective - bound) / objective``, 0 when both are 0 to solver precision (1e-9)."""
+    if abs(objective) < 1e-9:
+        return 0.0
+    return max(objective - bound, 0.0) / abs(objective)
 
 
 def pair_s_index(pair_s: np.ndarray, sources: np.ndarray) -> np.ndarray:
@@ -442,7 +449,7 @@ def _report(acc: pd.DataFrame, rp: pd.DataFrame, s: TerritorySettings, groups: p
         "potential_mad_before": sb["mad"], "potential_mad_after": sa["mad"],
         "workload_cv_before": wsb["cv"], "workload_cv_after": wsa["cv"],
         "objective": objective, "bound": bound,
-        "mip_gap": (objective - bound) / abs(objective) if objective else 0.0,
+        "mip_gap": relative_gap(objective, bound),
         "max_group_gap": float(groups["gap"].max()) if len(groups) else 0.0,
         "optimal_groups": int((groups["status"] == "optimal").sum()) if len(groups) else 0,
         "variables": int(groups["variables"].sum()) if len(groups) else 0,
