@@ -291,7 +291,7 @@ def main() -> None:
         ("  CPU time (all threads)", f"{calc['calc_cpu_seconds']:.2f} s", "",
          f"load average {load:.1f} on {os.cpu_count()} cores at start"),
         ("  of which", ", ".join(f"{k} {v:.2f}" for k, v in calc["run_timings"].items()
-                                 if k in ("inputs", "credits", "store_credits", "restate", "calculate",
+                                 if k in ("inputs", "credits", "store_credits", "frame", "restate", "calculate",
                                           "write_lines")), "", "seconds per step"),
         ("peak memory (RSS)", f"{calc['peak_rss_gb']:.2f} GB", f"< {TARGET_GB:.0f} GB", "child process"),
         ("bare DuckDB window pass", f"{calc['bare_seconds']:.2f} s", "",

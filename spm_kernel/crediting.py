@@ -202,11 +202,12 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         _materialise(con, table, narrow, _converted_sql(_credits_sql(cfg, tx)), row_numbers=True)
         _check_rates(con, narrow, tx, cfg)
         con.execute(f"CREATE TEMP VIEW {table} AS {_full_sql(narrow, tx)}")
-        window = f"SELECT count(*) FROM transactions t WHERE transaction_date BETWEEN ? AND ?{kinds}"
-        counts = con.execute(
-            f"SELECT ({window}), (SELECT count(*) FROM {narrow}), "
-            f"({window}) - (SELECT count(DISTINCT tx_idx) FROM {narrow})",
-            [start, end, *params[4:], start, end, *params[4:]]).fetchall()[0]
+        in_window = con.execute(f"SELECT count(*) FROM transactions t WHERE transaction_date BETWEEN ? AND ?{kinds}",
+                                [start, end, *params[4:]]).fetchall()[0][0]
+        tx_idx = credit_tables(con, table)[0].column("tx_idx").to_numpy()
+        seen = np.zeros(int(tx_idx.max()) + 1 if len(tx_idx) else 1, dtype=bool)
+        seen[tx_idx] = True
+        counts = (in_window, len(tx_idx), in_window - int(seen.sum()))
     except BaseException:
         drop_credits(con, table)
         raise

@@ -67,7 +67,7 @@ def test_the_run_is_recorded(ws: Workspace) -> None:
     assert versions["rep-plan"][0]["version"] == 1 and versions["rep-plan"][0]["used"] is True
     assert len(versions["rep-plan"][0]["content_hash"]) == 64
     timings = json.loads(row.timings)
-    steps = ("inputs", "credits", "store_credits", "restate", "calculate", "write_lines", "total")
+    steps = ("inputs", "credits", "store_credits", "frame", "restate", "calculate", "write_lines", "total")
     assert set(steps) | {f"{k}_cpu" for k in steps} <= set(timings)
     assert ws.count("credits") == 10 and set(ws.table("credits")["run_id"]) == {run.run_id}
     period = ws.table("periods").set_index("period_id").loc["2026-02"]

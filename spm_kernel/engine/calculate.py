@@ -236,7 +236,7 @@ def scaled_decimal(values: pa.Array, scale: int) -> pa.Array:
 
 FRAME_COLUMNS = ("credit_id", "payee_id", "transaction_id", "opportunity_id", "credit_date", "credit_type", "kind",
                  "amount", "product", "segment", "deal_type", "region_id", "original_transaction_id", "amount_minor",
-                 "walk_order", "share", "rule")
+                 "walk_order", "rule")
 
 
 def _rank(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -285,7 +285,6 @@ def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
         columns[name] = narrow.column(name).dictionary_encode()
     cents = narrow.column("cents").combine_chunks()
     columns["amount"] = scaled_decimal(cents, 2)
-    columns["share"] = scaled_decimal(narrow.column("micro").combine_chunks(), 6)
     columns["amount_minor"] = pc.divide(cents, pc.cast(narrow.column("unit").combine_chunks(), pa.int64()))
     columns["credit_date"] = narrow.column("credit_date")
     columns["n_row"] = narrow.column("n_row")
@@ -295,7 +294,7 @@ def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
 
 def credits_frame(con: duckdb.DuckDBPyConnection, arrays: pa.Table | None = None) -> pd.DataFrame:
     """The credits as the plan types want them (:data:`CREDIT_COLUMNS` plus ``amount_minor``,
-    ``walk_order``, ``share`` and ``rule``): ``credit_date`` as datetime64, ``amount`` exact
+    ``walk_order`` and ``rule``): ``credit_date`` as datetime64, ``amount`` exact
     (Arrow decimal: its scalars are ``Decimal``, with no Python object per row), the
     transaction's low-cardinality attributes as categories. Row order is unspecified (plan
     types order credits by payee, date and ``walk_order`` themselves)."""
@@ -453,9 +452,10 @@ def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Per
         keep = inside if keep is None else pc.or_(keep, inside)
     rows = pc.indices_nonzero(keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep)
     picked = arrays.take(rows).select(["credit_id", "transaction_id", "payee_id", "credit_type", "rule", "amount",
-                                       "share", "credit_date", "kind", "n_row", "tx_pos"])
+                                       "credit_date", "kind", "n_row", "tx_pos"])
     small = narrow.take(rows)
     extra = {
+        "share": scaled_decimal(small.column("micro").combine_chunks(), 6),
         "rollup_level": pc.cast(small.column("rollup_level"), pa.int32()),
         "source_payee_id": small.column("source_payee_id"),
         "source_amount": scaled_decimal(small.column("source_cents").combine_chunks(), 2),
@@ -537,7 +537,7 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
     book = load_book(ws)
     config = crediting or read_crediting_config(ws.path)
     run = Run(run_id=new_run_id(), period=target, started_at=now(), created_by=actor or default_actor(), ws=ws)
-    bar = tqdm(total=6, desc=f"spm calc {target}", unit="step", disable=not progress, leave=False)
+    bar = tqdm(total=7, desc=f"spm calc {target}", unit="step", disable=not progress, leave=False)
     clock, cpu_clock = time.perf_counter(), _cpu()
     timings: dict[str, float] = {}
     last = [clock, cpu_clock]
@@ -579,13 +579,14 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         step("inputs")
         summary = compute_credits(con, c_start, max(c_end, target.end), config, fiscal_year_start_month=fsm)
         arrays = credit_arrays(con)
-        inputs = load_inputs(ws, book, credits_frame(con, arrays))
         step("credits")
-        # store the run's credits now and free everything but the plan types' frame
+        # store the run's credits now, then free everything but the plan types' frame
         run.credit_count = write_credits(con, run.run_id, [target, *[c for c, _ in todo]], arrays)
-        del arrays
         drop_credits(con)
         step("store_credits")
+        inputs = load_inputs(ws, book, credits_frame(con, arrays))
+        del arrays
+        step("frame")
         history = ledger_lines(con, run_ids, target.kind, accounting_from=h_start, accounting_before=target.start)
         adjustments: list[pd.DataFrame] = []
         for closed, hs in todo:
