@@ -275,14 +275,18 @@ def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
         columns[name] = tx.column(name).dictionary_encode().take(take)
     columns["credit_id"] = pc.binary_join_element_wise(
         columns["transaction_id"], narrow.column("payee_id"), credit_type, detail, "/", null_handling="skip")
-    suffix = pc.binary_join_element_wise(credit_type, detail, "/", null_handling="skip").combine_chunks()
-    suffix = suffix.dictionary_encode()
-    suffix_rank = _rank(suffix.dictionary)
-    tx_rank = _rank(pc.binary_join_element_wise(tx.column("transaction_id"), pa.scalar(""), "/"))
-    columns["walk_order"] = pa.array(tx_rank[tx_pos] * (len(suffix_rank) + 1)
-                                     + suffix_rank[suffix.indices.to_numpy(zero_copy_only=False)])
     for name in ("payee_id", "credit_type", "rule"):
         columns[name] = narrow.column(name).dictionary_encode()
+    # the rest of the id, "type[/detail]", orders by type (no type name is a prefix of
+    # another), then by detail with "no detail" first (a prefix sorts first)
+    types = columns["credit_type"].combine_chunks()
+    type_rank = _rank(types.dictionary)[types.indices.to_numpy(zero_copy_only=False)]
+    details = detail.combine_chunks().dictionary_encode()
+    detail_codes = details.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    detail_rank = np.append(_rank(details.dictionary), -1)[detail_codes] + 1
+    suffix_rank = type_rank * (len(details.dictionary) + 1) + detail_rank
+    tx_rank = _rank(pc.binary_join_element_wise(tx.column("transaction_id"), pa.scalar(""), "/"))
+    columns["walk_order"] = pa.array(tx_rank[tx_pos] * (5 * (len(details.dictionary) + 1)) + suffix_rank)
     cents = narrow.column("cents").combine_chunks()
     columns["amount"] = scaled_decimal(cents, 2)
     columns["amount_minor"] = pc.divide(cents, pc.cast(narrow.column("unit").combine_chunks(), pa.int64()))
