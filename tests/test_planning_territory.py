@@ -58,9 +58,9 @@ def test_a_move_that_does_not_pay_beyond_the_threshold_is_not_made() -> None:
 
 def test_the_right_account_moves_when_sizes_differ() -> None:
     # A 300 + 200 + 100 + 100 = 700, B 100: targets 400. Moving the 300 makes both exactly 400
-    # with one move; the bands (ratio 1.5) keep 300, 200 and the 100s apart.
+    # with one move; bands of ratio 1.5 keep 300, 200 and the 100s apart.
     accounts, reps = _frames({"A": [300, 200, 100, 100], "B": [100]})
-    plan = balance_territories(accounts=accounts, reps=reps, workload_weight=0)
+    plan = balance_territories(accounts=accounts, reps=reps, workload_weight=0, band_ratio=1.5)
     assert plan.moves[["account_id", "from_rep", "to_rep"]].values.tolist() == [["A0", "A", "B"]]
     assert plan.by_rep["potential_after"].tolist() == [400.0, 400.0]
     assert plan.summary["potential_cv_after"] == 0.0

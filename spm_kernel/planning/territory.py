@@ -17,13 +17,16 @@ for workload (``workload`` per account, default 1: the account count).
 
 **Aggregation (what makes 50,000 accounts x 500 reps tractable).** Accounts are put in
 geometric potential bands (``band_ratio`` 1.5: inside a band potentials differ by less than
-half), and the accounts of one current owner in one band form a *source*. The integer
-variable ``x[s, r]`` is how many accounts of source *s* go to rep *r*; each counts with the
-source's mean potential and workload. Receivers of a source are its owner (staying) and, in
-groups larger than ``max_candidates``, the ``max_candidates`` reps with the largest
-potential deficit (target minus current), otherwise every rep of the group. The solver is
-optimal for this model up to the reported gap; the realised balance (reported) uses each
-account's own potential: inside a source the accounts moved are those closest to its mean.
+half). Reps above their band (in potential or workload) may give accounts away; reps not
+above their potential band (the ``max_candidates`` neediest) may receive. The integer
+variables are, per giving rep and band, how many of their accounts leave, and per receiving
+rep and band, how many arrive; each band's departures equal its arrivals (unassigned
+accounts must all depart). A departing account counts with its owner's band mean, an
+arriving one with the band's mean over the departing owners. So a group of 35 reps has a
+few hundred integer variables whatever its number of accounts, and HiGHS proves optimality
+(to ``mip_rel_gap``) in about a second. The realised balance (reported) uses each account's
+own potential: the accounts that leave are those closest to their band's mean, and each
+band's departures are handed to its arrivals in rep order.
 
 **Objective.** Each rep should carry their target within a tolerance band (``tolerance``,
 default +/-5% of target potential; ``workload_tolerance`` +/-10% of target workload). With
@@ -46,7 +49,8 @@ percent costs minutes to prove), and it is how territory plans are usually speci
 
 HiGHS runs with ``time_limit`` seconds in all (``workers`` groups at a time, each given its
 share of the time left by size) and stops at
-``mip_rel_gap``; the summary reports each group's status, the objective, the best bound and
+``mip_rel_gap`` (0.5%: the objective is in units of a rep's target, so that is a fraction of
+one average account); the summary reports each group's status, the objective, the best bound and
 the overall relative gap ``(objective - bound) / objective``.
 """
 
@@ -88,7 +92,7 @@ class TerritorySettings(BaseModel):
     max_candidates: int = Field(30, ge=1)
     time_limit: float = Field(50.0, gt=0)
     workers: int = Field(2, ge=1, description="groups solved at once (HiGHS runs one thread each)")
-    mip_rel_gap: float = Field(1e-3, ge=0)
+    mip_rel_gap: float = Field(5e-3, ge=0)
 
 
 @dataclass
@@ -156,91 +160,101 @@ def _bands(accounts: pd.DataFrame, ratio: float) -> np.ndarray:
 
 def _solve_group(src: pd.DataFrame, reps: pd.DataFrame, s: TerritorySettings, seconds: float) -> dict[str, Any]:
     """One group's MILP (see the module docstring). ``src``: one row per source (owner,
-    band) with ``count``, ``potential`` and ``workload`` (means), ``source_rep`` (-1 when
-    unassigned); ``reps``: ``target_p``, ``target_w``, ``current_p``, ``current_w``.
-    Returns the moves as (source row, rep, count) and the solver's figures."""
+    band) with ``count``, ``potential`` and ``workload`` (means), ``_band``, ``source_rep``
+    (-1 when unassigned); ``reps``: ``target_p``, ``target_w``, ``current_p``, ``current_w``.
+    Returns how many accounts leave each source (``leave``), how many of each band each rep
+    receives (``arrive``: rep, band, count) and the solver's figures."""
     n_r = len(reps)
     tp, tw = reps["target_p"].to_numpy(), reps["target_w"].to_numpy()
     cp, cw = reps["current_p"].to_numpy(), reps["current_w"].to_numpy()
     mean_tp = max(float(tp.mean()), 1e-9)
     mean_tw = max(float(tw.mean()), 1e-9)
     over = (cp > tp * (1 + s.tolerance)) | (cw > tw * (1 + s.workload_tolerance))
-    under = (cp < tp * (1 - s.tolerance)) | (cw < tw * (1 - s.workload_tolerance))
     src_rep = src["source_rep"].to_numpy()
     movable = (src_rep < 0) | over[np.maximum(src_rep, 0)]
-    empty = {"moves": np.zeros((0, 3), dtype=np.int64), "status": "optimal", "objective": 0.0, "bound": 0.0,
-             "gap": 0.0, "seconds": 0.0, "variables": 0, "message": "already balanced"}
+    nothing = {"leave": np.zeros(len(src), dtype=np.int64), "arrive": np.zeros((0, 3), dtype=np.int64),
+               "status": "optimal", "objective": 0.0, "bound": 0.0, "gap": 0.0, "seconds": 0.0, "variables": 0,
+               "message": "already balanced"}
     if not movable.any():
-        empty["objective"] = empty["bound"] = _excess(cp, cw, tp, tw, mean_tp, mean_tw, s)
-        return empty
-    # receivers: reps under their band, by deficit (a source's unassigned accounts may also go
-    # to any rep when none is under); each movable source may stay with its owner
+        nothing["objective"] = nothing["bound"] = _excess(cp, cw, tp, tw, mean_tp, mean_tw, s)
+        return nothing
+    # receivers: reps not above their potential band, the neediest first
     deficit = (tp - cp) / mean_tp + s.workload_weight * (tw - cw) / mean_tw
-    receivers = np.flatnonzero(under)
-    if len(receivers) == 0 or (src_rep < 0).any():
-        receivers = np.union1d(receivers, np.argsort(-deficit, kind="stable")[: s.max_candidates])
-    receivers = receivers[np.argsort(-deficit[receivers], kind="stable")][: s.max_candidates]
+    candidates = np.flatnonzero(~(cp > tp * (1 + s.tolerance)))
+    if len(candidates) == 0:
+        candidates = np.arange(n_r)
+    receivers = candidates[np.argsort(-deficit[candidates], kind="stable")][: s.max_candidates]
     sources = np.flatnonzero(movable)
-    pair_s = np.repeat(sources, len(receivers))
-    pair_r = np.tile(receivers, len(sources))
-    own = sources[src_rep[sources] >= 0]
-    pair_s = np.concatenate([pair_s, own])
-    pair_r = np.concatenate([pair_r, src_rep[own]])
-    pairs = np.unique(np.stack([pair_s, pair_r], axis=1), axis=0)
-    pair_s, pair_r = pairs[:, 0], pairs[:, 1]
-    n_x = len(pair_s)
-    moved = (src_rep[pair_s] >= 0) & (src_rep[pair_s] != pair_r)
-    p = src["potential"].to_numpy() / mean_tp
-    w = src["workload"].to_numpy() / mean_tw
+    bands, band_of = np.unique(src["_band"].to_numpy()[sources], return_inverse=True)
     counts = src["count"].to_numpy(dtype=np.float64)
-    # the load every rep keeps whatever happens: their accounts outside the movable sources
-    fixed = ~movable & (src_rep >= 0)
-    fixed_p = np.bincount(src_rep[fixed], weights=(p * counts)[fixed], minlength=n_r)
-    fixed_w = np.bincount(src_rep[fixed], weights=(w * counts)[fixed], minlength=n_r)
-    # variables: x (n_x) | dP+ | dP- | dW+ | dW- (n_r each): each rep's excess above / below
-    # the tolerance band, relative to the group's mean target
-    n = n_x + 4 * n_r
+    p_src = src["potential"].to_numpy() / mean_tp
+    w_src = src["workload"].to_numpy() / mean_tw
+    weight = counts[sources]
+    p_band = np.bincount(band_of, weights=weight * p_src[sources]) / np.bincount(band_of, weights=weight)
+    w_band = np.bincount(band_of, weights=weight * w_src[sources]) / np.bincount(band_of, weights=weight)
+    n_z, n_b, n_q = len(sources), len(bands), len(receivers)
+    n_w = n_q * n_b
+    w_rep = np.repeat(receivers, n_b)          # receiver of each arrival variable
+    w_band_idx = np.tile(np.arange(n_b), n_q)   # band of each arrival variable
+    # variables: z (accounts leaving each movable source) | a (arrivals per receiver and band)
+    #            | dP+ | dP- | dW+ | dW- (n_r each): excess above / below each rep's band
+    n = n_z + n_w + 4 * n_r
+    z_cols, a_cols = np.arange(n_z), n_z + np.arange(n_w)
+    first_p, first_w = n_z + n_w, n_z + n_w + 2 * n_r
     c = np.zeros(n)
-    mean_account = float((src["potential"] * src["count"]).sum() / max(src["count"].sum(), 1)) / mean_tp
-    c[:n_x] = np.where(moved, s.move_threshold * mean_account, 0.0)
-    c[n_x:n_x + 2 * n_r] = 1.0
-    c[n_x + 2 * n_r:] = s.workload_weight
-    rows, cols, vals, lo, hi = [pair_s_index(pair_s, sources)], [np.arange(n_x)], [np.ones(n_x)], \
-        [counts[sources]], [counts[sources]]
-    base = len(sources)
-    ridx, x_cols = np.arange(n_r), np.arange(n_x)
-    for weights, target, fixed_load, tol, first in ((p, tp / mean_tp, fixed_p, s.tolerance, n_x),
-                                                    (w, tw / mean_tw, fixed_w, s.workload_tolerance, n_x + 2 * n_r)):
-        for sign, bound_lo, bound_hi, var in ((1, -np.inf, target * (1 + tol) - fixed_load, first),
-                                              (1, target * (1 - tol) - fixed_load, np.inf, first + n_r)):
-            rows += [base + pair_r, base + ridx]
-            cols += [x_cols, var + ridx]
-            vals += [sign * weights[pair_s], (-1.0 if var == first else 1.0) * np.ones(n_r)]
+    mean_account = float((counts * src["potential"].to_numpy()).sum() / max(counts.sum(), 1)) / mean_tp
+    c[:n_z] = np.where(src_rep[sources] >= 0, s.move_threshold * mean_account, 0.0)  # unassigned: no move
+    c[first_p:first_p + 2 * n_r] = 1.0
+    c[first_w:first_w + 2 * n_r] = s.workload_weight
+    rows, cols, vals, lo, hi = [], [], [], [], []
+    # 1. every band: what leaves = what arrives
+    rows += [band_of, w_band_idx]
+    cols += [z_cols, a_cols]
+    vals += [np.ones(n_z), -np.ones(n_w)]
+    lo.append(np.zeros(n_b))
+    hi.append(np.zeros(n_b))
+    base = n_b
+    ridx = np.arange(n_r)
+    owner = src_rep[sources]
+    has_owner = owner >= 0
+    for per_src, per_band, current, target, tol, first in (
+            (p_src, p_band, cp / mean_tp, tp / mean_tp, s.tolerance, first_p),
+            (w_src, w_band, cw / mean_tw, tw / mean_tw, s.workload_tolerance, first_w)):
+        # load = current - leaving + arriving;  load - up <= target (1 + tol);  load + down >= target (1 - tol)
+        for var, sign_d, bound_lo, bound_hi in ((first, -1.0, -np.inf, target * (1 + tol) - current),
+                                                (first + n_r, 1.0, target * (1 - tol) - current, np.inf)):
+            rows += [base + owner[has_owner], base + w_rep, base + ridx]
+            cols += [z_cols[has_owner], a_cols, var + ridx]
+            vals += [-per_src[sources][has_owner], per_band[w_band_idx], sign_d * np.ones(n_r)]
             lo.append(np.broadcast_to(bound_lo, n_r).astype(np.float64))
             hi.append(np.broadcast_to(bound_hi, n_r).astype(np.float64))
             base += n_r
     a = sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(base, n))
+    lb, ub = np.zeros(n), np.full(n, np.inf)
+    lb[:n_z] = np.where(has_owner, 0.0, counts[sources])  # unassigned accounts must all be placed
+    ub[:n_z] = counts[sources]
+    ub[a_cols] = np.bincount(band_of, weights=weight, minlength=n_b)[w_band_idx]
     integrality = np.zeros(n)
-    integrality[:n_x] = 1
-    upper = np.full(n, np.inf)
-    upper[:n_x] = counts[pair_s]
+    integrality[: n_z + n_w] = 1
     clock = time.perf_counter()
     res = milp(c, constraints=LinearConstraint(a, np.concatenate(lo), np.concatenate(hi)), integrality=integrality,
-               bounds=Bounds(np.zeros(n), upper),
-               options={"time_limit": max(seconds, 0.5), "mip_rel_gap": s.mip_rel_gap, "presolve": True})
+               bounds=Bounds(lb, ub), options={"time_limit": max(seconds, 0.5), "mip_rel_gap": s.mip_rel_gap,
+                                               "presolve": True})
     elapsed = time.perf_counter() - clock
     status = {0: "optimal", 1: "time limit", 2: "infeasible", 3: "unbounded", 4: "other"}.get(res.status, "other")
     if res.x is None:
-        return {**empty, "status": status, "objective": np.nan, "bound": np.nan, "gap": np.nan, "seconds": elapsed,
-                "variables": n, "message": res.message, "moves": None}
-    x = np.rint(res.x[:n_x]).astype(np.int64)
-    keep = x > 0
+        return {**nothing, "status": status, "objective": np.nan, "bound": np.nan, "gap": np.nan,
+                "seconds": elapsed, "variables": n, "message": res.message, "leave": None}
+    x = np.rint(res.x).astype(np.int64)
+    leave = np.zeros(len(src), dtype=np.int64)
+    leave[sources] = x[:n_z]
+    arrive = np.stack([w_rep, bands[w_band_idx], x[a_cols]], axis=1)
+    arrive = arrive[arrive[:, 2] > 0]
     objective = float(res.fun)
-    bound = getattr(res, "mip_dual_bound", None)
-    bound = objective if bound is None or not np.isfinite(bound) else min(float(bound), objective)
-    return {"moves": np.stack([pair_s[keep], pair_r[keep], x[keep]], axis=1), "status": status,
-            "objective": objective, "bound": bound, "gap": relative_gap(objective, bound),
-            "seconds": elapsed, "variables": n, "message": res.message}
+    dual = getattr(res, "mip_dual_bound", None)
+    bound = objective if dual is None or not np.isfinite(dual) else min(float(dual), objective)
+    return {"leave": leave, "arrive": arrive, "status": status, "objective": objective, "bound": bound,
+            "gap": relative_gap(objective, bound), "seconds": elapsed, "variables": n, "message": res.message}
 
 
 def relative_gap(objective: float, bound: float) -> float:
@@ -248,11 +262,6 @@ def relative_gap(objective: float, bound: float) -> float:
     if abs(objective) < 1e-9:
         return 0.0
     return max(objective - bound, 0.0) / abs(objective)
-
-
-def pair_s_index(pair_s: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """Row of each pair's source in the 'every account goes somewhere' constraints."""
-    return np.searchsorted(sources, pair_s)
 
 
 def _excess(cp: np.ndarray, cw: np.ndarray, tp: np.ndarray, tw: np.ndarray, mean_tp: float, mean_tw: float,
@@ -370,36 +379,36 @@ def balance_territories(ws: Workspace | None = None, *, accounts: pd.DataFrame |
                            "variables": result["variables"], "status": result["status"],
                            "objective": result["objective"], "bound": result["bound"], "gap": result["gap"],
                            "seconds": result["seconds"]})
-        if result["moves"] is None:
+        if result["leave"] is None:
             notes.append(f"group {uniques[g]}: the solver found no solution ({result['message']}); "
                          f"accounts stay with their owners")
             continue
-        acc.loc[part.index, "owner_after"] = _realise(part, src, grp_reps, result["moves"]).to_numpy()
+        acc.loc[part.index, "owner_after"] = _realise(part, src, grp_reps, result).to_numpy()
 
     return _report(acc, rp, s, pd.DataFrame(groups_out), notes, time.perf_counter() - clock)
 
 
-def _realise(part: pd.DataFrame, src: pd.DataFrame, reps: pd.DataFrame, moves: np.ndarray) -> pd.Series:
-    """The owner of each account after the moves (source row, rep, count): in each source
-    the accounts closest to the source's mean potential move first (to receivers in rep
-    order); the rest stay with their owner (unassigned accounts all have a receiver)."""
+def _realise(part: pd.DataFrame, src: pd.DataFrame, reps: pd.DataFrame, result: dict[str, Any]) -> pd.Series:
+    """The owner of each account after the solution: from each source, the accounts closest
+    to their band's mean potential leave; each band's leaving accounts go to that band's
+    arrivals, receivers in rep order; the rest stay (unassigned accounts all leave)."""
     owners = part["owner_id"].astype(object).where(part["_owner_ok"], None)
-    src_rep = src["source_rep"].to_numpy()
-    alloc = pd.DataFrame({"s": moves[:, 0], "r": moves[:, 1], "n": moves[:, 2]}) if len(moves) else \
-        pd.DataFrame({"s": [], "r": [], "n": []}, dtype=np.int64)
-    alloc = alloc.loc[(alloc["n"] > 0) & (src_rep[alloc["s"].to_numpy(dtype=np.int64)] != alloc["r"].to_numpy())]
-    if alloc.empty:
+    leave = result["leave"]
+    if leave is None or leave.sum() == 0:
         return owners
-    alloc = alloc.sort_values(["s", "r"]).reset_index(drop=True)
-    slots = alloc.loc[alloc.index.repeat(alloc["n"])].reset_index(drop=True)
-    slots["slot"] = slots.groupby("s").cumcount()
     key = src.set_index(["_source", "_band"]).index
     frame = part.assign(s=key.get_indexer(pd.MultiIndex.from_arrays([part["_source"], part["_band"]])))
-    frame = frame.loc[frame["s"].isin(set(alloc["s"]))]
-    mean = src["potential"].to_numpy()[frame["s"].to_numpy()]
-    frame = frame.assign(dist=np.abs(frame["potential"].to_numpy() - mean)).sort_values(["s", "dist", "account_id"])
-    frame["slot"] = frame.groupby("s").cumcount()
-    placed = frame.reset_index().merge(slots[["s", "slot", "r"]], on=["s", "slot"], how="inner").set_index("index")
+    frame = frame.loc[leave[frame["s"].to_numpy()] > 0]
+    band_mean = frame.groupby("_band")["potential"].transform("mean").to_numpy()
+    frame = frame.assign(dist=np.abs(frame["potential"].to_numpy() - band_mean)).sort_values(["s", "dist", "account_id"])
+    frame = frame.loc[frame.groupby("s").cumcount().to_numpy() < leave[frame["s"].to_numpy()]]
+    frame = frame.sort_values(["_band", "s", "dist", "account_id"])
+    frame["slot"] = frame.groupby("_band").cumcount()
+    arrive = pd.DataFrame(result["arrive"], columns=["r", "_band", "n"]).sort_values(["_band", "r"])
+    slots = arrive.loc[arrive.index.repeat(arrive["n"])].reset_index(drop=True)
+    slots["slot"] = slots.groupby("_band").cumcount()
+    placed = frame.reset_index().merge(slots[["_band", "slot", "r"]], on=["_band", "slot"], how="inner") \
+        .set_index("index")
     out = owners.copy()
     out.loc[placed.index] = reps["payee_id"].to_numpy()[placed["r"].to_numpy(dtype=np.int64)]
     return out
