@@ -148,7 +148,8 @@ def bench_allocation(workdir: Path, payees: int) -> dict[str, Any]:
     core_naive = time.perf_counter() - clock
     naive_total = sum(naive.values(), Decimal(0))
     return {"payees": int(len(plan.payees)), "seconds": seconds, "target_seconds": TARGET_ALLOCATE,
-            "meets_target": seconds < TARGET_ALLOCATE, "sums_to_target": bool(exact), "periods_sum_to_annual": periods_ok,
+            "meets_target": seconds < TARGET_ALLOCATE, "sums_to_target": bool(exact),
+            "periods_sum_to_annual": periods_ok,
             "core_vectorised_seconds": core_vector, "core_naive_loop_seconds": core_naive,
             "core_speedup": core_naive / max(core_vector, 1e-9),
             "naive_sums_to_teams": naive_total == Decimal(int(team_totals.sum())) / 100,
@@ -199,7 +200,8 @@ def bench_territory(accounts: int, reps: int, time_limit: float) -> dict[str, An
             "accounts_moved": s["accounts_moved"], "accounts_assigned": s["accounts_assigned"],
             "greedy_seconds": greedy_seconds, "greedy_potential_cv": spread(rel)["cv"],
             "greedy_accounts_moved": greedy_moved,
-            "moves_vs_greedy": s["accounts_moved"] / max(greedy_moved, 1), "seconds_vs_greedy": seconds / greedy_seconds}
+            "moves_vs_greedy": s["accounts_moved"] / max(greedy_moved, 1),
+            "seconds_vs_greedy": seconds / greedy_seconds}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

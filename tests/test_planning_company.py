@@ -13,8 +13,9 @@ Org (base currency USD; planning year FY2027 = calendar 2027):
 History: every month of 2026 each rep closes ONE won deal on the month's last day (created
 30 days before): A 10,000 USD, B 5,000 USD, C 5,000 EUR, D 20,000 USD; plus one lost deal
 per rep and quarter (amount 1,000 in their currency). FX: 1 EUR = 1.25 USD on every day from
-2025-12-01 to 2027-12-31 (daily EUR->USD quotes, as the crediting engine needs). So in USD: A 120,000, B 60,000, C 75,000, D 240,000 a
-year, i.e. run rates per month A 10,000, B 5,000, C 6,250, D 20,000; E has no history.
+2025-12-01 to 2027-12-31 (daily EUR->USD quotes, as the crediting engine needs). So in USD:
+A 120,000, B 60,000, C 75,000, D 240,000 a year, i.e. run rates per month A 10,000, B 5,000,
+C 6,250, D 20,000; E has no history.
 The last won deal closes 2026-12-31, so history ends with December 2026.
 
 Accounts (owner, potential): AC1 A 300,000 USD, AC2 A 100,000 USD, AC3 B 200,000 USD,

@@ -187,8 +187,3 @@ def to_minor(amount: Decimal, places: int = 2) -> int:
     if scaled != scaled.to_integral_value():
         raise PlanningError(f"{amount} has more than {places} decimal places")
     return int(scaled)
-
-
-def from_minor(values: Any, places: int = 2) -> np.ndarray:
-    """Integer minor units as exact Decimals (an object array)."""
-    return np.array([Decimal(int(v)).scaleb(-places) for v in np.asarray(values)], dtype=object)

@@ -117,7 +117,8 @@ class CompensationBudget:
 
     def __repr__(self) -> str:
         t = self.total
-        spread = f", P10 {t['p10']:,.0f} / P50 {t['p50']:,.0f} / P90 {t['p90']:,.0f}" if t.get("p50") is not None else ""
+        spread = "" if t.get("p50") is None else \
+            f", P10 {t['p10']:,.0f} / P50 {t['p50']:,.0f} / P90 {t['p90']:,.0f}"
         return (f"<CompensationBudget {self.plan} FY{self.fiscal_year}: cost {t['cost']:,.2f} {self.base_currency} "
                 f"on bookings {t['bookings']:,.2f} ({t['cost_of_sales']:.2%}){spread}>")
 
@@ -165,7 +166,8 @@ def _mix(ws: Workspace, year: PlanYear, mix: tuple[str, ...], deal_types: tuple[
     """Mix weights per segment: ``segment, cell, <mix columns>, weight`` (cents of the
     previous year's won deals of ``deal_types``); segment ``*`` is the company's mix."""
     prev_start = date(year.start.year - 1, year.start.month, 1)
-    deals = ws.sql(f"""WITH d AS ({to_base_sql(f"({credited_won_deals(ws, prev_start, year.start - timedelta(days=1), deal_types)})",
+    won = credited_won_deals(ws, prev_start, year.start - timedelta(days=1), deal_types)
+    deals = ws.sql(f"""WITH d AS ({to_base_sql(f"({won})",
                                               ws.config.base_currency)})
                        SELECT segment, {', '.join(mix) + ',' if mix else ''} sum(base_amount) AS amount
                        FROM d GROUP BY ALL""")
@@ -682,7 +684,8 @@ def _summaries(by_payee: pd.DataFrame, dist: pd.DataFrame) -> tuple[dict[str, An
         if key:
             g = frame.groupby(key, as_index=False)[["bookings_cents", "cost_cents"]].sum()
         else:
-            g = pd.DataFrame({"bookings_cents": [frame["bookings_cents"].sum()], "cost_cents": [frame["cost_cents"].sum()]})
+            g = pd.DataFrame({"bookings_cents": [frame["bookings_cents"].sum()],
+                              "cost_cents": [frame["cost_cents"].sum()]})
         g["bookings"] = [_money(v) for v in g["bookings_cents"]]
         g["cost"] = [_money(v) for v in g["cost_cents"]]
         g["cost_of_sales"] = [_share(c, b) for c, b in zip(g["cost"], g["bookings"])]

@@ -56,13 +56,6 @@ def to_base_sql(relation: str, base: str, amount: str = "amount", currency: str 
     """
 
 
-def check_converted(ws: Workspace, frame_missing: list[str], what: str) -> None:
-    """Raise naming the currencies that had no rate."""
-    if frame_missing:
-        raise PlanningError(f"{what}: no fx_rates quote converts {', '.join(sorted(set(frame_missing)))} to "
-                            f"{ws.config.base_currency}; load fx_rates for them")
-
-
 def planning_rates(ws: Workspace, currencies: list[str] | set[str], on: date,
                    rates: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
     """One rate per currency (1 unit = rate base units): ``rates`` where given, else the

@@ -190,10 +190,12 @@ def market_criteria(ws: Workspace, by: Literal["segment", "region", "product"], 
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["growth"] = np.where(prev_rev > 0, rev / np.where(prev_rev > 0, prev_rev, 1) - 1.0, np.nan)
         frame["win_rate"] = np.where(frame["closed"] > 0, frame["won"] / frame["closed"].clip(lower=1), np.nan)
-    frame["deal_size"] = [(r / w).quantize(Decimal("0.01")) if w else None for r, w in zip(frame["revenue"], frame["won"])]
+    frame["deal_size"] = [(r / w).quantize(Decimal("0.01")) if w else None
+                          for r, w in zip(frame["revenue"], frame["won"])]
     frame["cycle_days"] = frame["cycle_days"].astype(float)
     frame["potential"] = _potential(ws, by, year.end, potential).reindex(frame["market"]).to_numpy()
-    frame["headroom"] = [p - r if isinstance(p, Decimal) else None for p, r in zip(frame["potential"], frame["revenue"])]
+    frame["headroom"] = [p - r if isinstance(p, Decimal) else None
+                         for p, r in zip(frame["potential"], frame["revenue"])]
     return frame.loc[:, ["market", "revenue", "previous_revenue", "growth", "won", "closed", "win_rate", "deal_size",
                          "cycle_days", "potential", "headroom"]]
 

@@ -241,7 +241,8 @@ class QuotaSets:
                 return [v if ok and v is not None and not (isinstance(v, float) and pd.isna(v)) else None
                         for v, ok in zip(values, is_payee)]
 
-            months = [Decimal(str(round(float(v), 6))) if v is not None else None for v in payee_col("effective_months")]
+            months = [Decimal(str(round(float(v), 6))) if v is not None else None
+                      for v in payee_col("effective_months")]
             node_rows = pa.Table.from_pandas(pd.DataFrame({  # noqa: F841 - read by DuckDB by name
                 "quota_set_id": set_id, "version": version, "node_no": range(1, len(plan.nodes) + 1),
                 "level": plan.nodes["level"], "node": node_ids, "parent": plan.nodes["parent"],
@@ -268,7 +269,8 @@ class QuotaSets:
         con.execute("BEGIN TRANSACTION")
         try:
             for table in ("quota_set_lines", "quota_set_nodes", "quota_sets"):
-                con.execute(f"DELETE FROM {table} WHERE quota_set_id = ? AND version = ?", [qs.quota_set_id, qs.version])
+                con.execute(f"DELETE FROM {table} WHERE quota_set_id = ? AND version = ?",
+                            [qs.quota_set_id, qs.version])
             append_audit(con, _actor(actor), "delete_quota_set", f"quota_set:{qs.key}", {"status": "draft"})
             con.execute("COMMIT")
         except BaseException:

@@ -274,7 +274,8 @@ def _potential_cents(ws: Workspace, people: pd.DataFrame, rates: dict[str, Decim
     rate_rows = pd.DataFrame({"currency": list(rates), "rate": [str(v) for v in rates.values()]})  # noqa: F841
     frame = ws.con.sql(f"""
         SELECT a.owner_id AS payee_id,
-               sum(CAST(round(a.potential * coalesce(CAST(r.rate AS DECIMAL(38,18)), 1), 2) AS DECIMAL(18,2))) AS potential,
+               sum(CAST(round(a.potential * coalesce(CAST(r.rate AS DECIMAL(38,18)), 1), 2)
+                        AS DECIMAL(18,2))) AS potential,
                count(*) FILTER (WHERE r.rate IS NULL AND coalesce(a.currency, '{base}') <> '{base}') AS unrated,
                string_agg(DISTINCT a.currency, ', ') FILTER (WHERE r.rate IS NULL AND a.currency <> '{base}') AS which
         FROM accounts a LEFT JOIN rate_rows r ON r.currency = coalesce(a.currency, '{base}')

@@ -400,7 +400,8 @@ def _realise(part: pd.DataFrame, src: pd.DataFrame, reps: pd.DataFrame, result: 
     frame = part.assign(s=key.get_indexer(pd.MultiIndex.from_arrays([part["_source"], part["_band"]])))
     frame = frame.loc[leave[frame["s"].to_numpy()] > 0]
     band_mean = frame.groupby("_band")["potential"].transform("mean").to_numpy()
-    frame = frame.assign(dist=np.abs(frame["potential"].to_numpy() - band_mean)).sort_values(["s", "dist", "account_id"])
+    frame = frame.assign(dist=np.abs(frame["potential"].to_numpy() - band_mean))
+    frame = frame.sort_values(["s", "dist", "account_id"])
     frame = frame.loc[frame.groupby("s").cumcount().to_numpy() < leave[frame["s"].to_numpy()]]
     frame = frame.sort_values(["_band", "s", "dist", "account_id"])
     frame["slot"] = frame.groupby("_band").cumcount()
