@@ -1,0 +1,499 @@
+"""Shared building blocks of every workbench app: styles, a loading indicator, a data grid,
+KPI tiles, a friendly error display, formatting, and who the app is showing data for.
+
+Contracts (stable: other apps import these names):
+
+* :data:`STYLE` / :func:`style` — the workbench stylesheet (``spm-*`` classes), as a
+  string / an ``HTML`` widget to put first in an app.
+* :class:`LoadingIndicator` — an ``HTML`` widget with a ``busy`` trait. ``with
+  indicator.working("Loading…"):`` sets ``busy`` for the duration of the block. The spinner
+  is only *visible* once the block has lasted :data:`LOADING_DELAY_S` (0.5 s; a CSS
+  animation delay in the browser), so quick updates never flash it.
+* :class:`DataTable` — a real data grid (``ipydatagrid.DataGrid``: sortable, filterable,
+  scrolls large frames on a canvas) over a pandas frame. ``.frame`` keeps the exact data
+  (``Decimal`` money); the grid shows money columns as numbers formatted to the cent.
+  ``selected_rows`` holds the selected row positions (in ``.frame``) when the table is
+  selectable.
+* :class:`KpiTile` — an ``HTML`` widget drawing a label, a value, a trend (versus the
+  previous period) and a benchmark line from its traits.
+* :class:`ErrorDisplay` / :func:`error_panel` / :func:`guarded` — an error shown to app users
+  as a short sentence and an error id; the traceback goes to the server log (logger
+  ``spm_widgets``) under the same id, never to the page. An :class:`~spm_kernel.errors.SPMError`
+  (a user-level problem: bad input, missing data) shows its message; anything else shows
+  "Something went wrong".
+* :func:`current_user` — the one place an app learns *whose* data to show: a notebook
+  variable ``SPM_USER`` (what a Voila prelaunch hook inserts), else the ``SPM_USER``
+  environment variable; never the URL. With a workspace, it must name a payee.
+* :func:`workspace_path` — the workspace folder ``spm app`` passes in ``SPM_WORKSPACE``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from functools import wraps
+from typing import Any, TypeVar
+
+import ipywidgets as widgets
+import pandas as pd
+from traitlets import Bool, Enum, List, Unicode
+
+log = logging.getLogger("spm_widgets")
+if not log.handlers:  # the kernel's own stderr (the server log), never the page's output area
+    _handler = logging.StreamHandler(sys.__stderr__)
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log.addHandler(_handler)
+    log.propagate = False
+
+LOADING_DELAY_S = 0.5
+USER_VARIABLE = "SPM_USER"
+WORKSPACE_ENV = "SPM_WORKSPACE"
+
+STYLE = """
+<style>
+.spm-app { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: #1f2937; max-width: 1240px; margin: 0 auto; padding: 8px 6px 40px; }
+.spm-app-header { background: linear-gradient(120deg, #0f2a4a 0%, #1d4e89 100%); color: #fff;
+  border-radius: 10px; padding: 16px 24px; }
+.spm-app-header .spm-eyebrow { font-size: 11px; text-transform: uppercase; letter-spacing: 1.2px;
+  opacity: .75; margin-bottom: 2px; }
+.spm-app-header .spm-title { font-size: 24px; font-weight: 650; letter-spacing: .2px; }
+.spm-app-header .spm-subtitle { font-size: 13px; opacity: .85; margin-top: 4px; }
+.spm-filters { gap: 12px; align-items: flex-end; flex-wrap: wrap; margin: 12px 0 4px;
+  background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; padding: 10px 14px; }
+.spm-filters .widget-label { font-size: 12px; color: #6b7280; font-weight: 600; }
+.spm-kpis { gap: 14px; margin: 14px 0 8px; flex-wrap: wrap; }
+.spm-kpi { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px;
+  box-shadow: 0 1px 2px rgba(16,24,40,.06); padding: 12px 16px; }
+.spm-kpi .spm-kpi-label { font-size: 12px; text-transform: uppercase; letter-spacing: .6px;
+  color: #6b7280; font-weight: 600; }
+.spm-kpi .spm-kpi-value { font-size: 28px; font-weight: 700; color: #0f2a4a; margin-top: 4px;
+  font-variant-numeric: tabular-nums; white-space: nowrap; }
+.spm-kpi .spm-kpi-caption { font-size: 12px; color: #6b7280; margin-top: 2px; }
+.spm-kpi .spm-kpi-trend { font-size: 12px; font-weight: 600; margin-top: 6px; }
+.spm-kpi .spm-trend-good { color: #17663a; }
+.spm-kpi .spm-trend-bad { color: #a61b1b; }
+.spm-kpi .spm-trend-flat { color: #6b7280; }
+.spm-kpi .spm-kpi-benchmark { font-size: 12px; color: #4b5563; margin-top: 2px; }
+.spm-section-title { font-size: 15px; font-weight: 650; color: #0f2a4a; margin: 18px 0 8px; }
+.spm-card { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; padding: 8px 10px;
+  box-shadow: 0 1px 2px rgba(16,24,40,.04); }
+.spm-row { gap: 14px; }
+.spm-loading { min-height: 22px; }
+.spm-loading .spm-spinner-wrap { display: none; }
+.spm-loading.spm-busy .spm-spinner-wrap { display: inline-flex; align-items: center; gap: 8px;
+  font-size: 12px; color: #1d4e89; opacity: 0; animation: spm-appear 0s linear 0.5s forwards; }
+.spm-spinner { width: 14px; height: 14px; border: 2px solid #c7d6ea; border-top-color: #1d4e89;
+  border-radius: 50%; animation: spm-spin .8s linear infinite; }
+@keyframes spm-appear { to { opacity: 1; } }
+@keyframes spm-spin { to { transform: rotate(360deg); } }
+.spm-table { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; overflow: hidden; }
+.spm-table-empty { color: #9ca3af; font-size: 13px; padding: 10px 14px; }
+.spm-grid { width: 100%; border-collapse: collapse; background: #fff; font-size: 13px;
+  line-height: 1.4; border: 1px solid #e5e7eb; border-radius: 10px; overflow: hidden; }
+.spm-grid th { text-align: left; background: #f3f5f8; color: #374151; font-weight: 600;
+  padding: 7px 12px; border-bottom: 1px solid #e5e7eb; }
+.spm-grid td { padding: 6px 12px; border-bottom: 1px solid #f0f2f5; vertical-align: top; }
+.spm-grid td.spm-num, .spm-grid th.spm-num { text-align: right; font-variant-numeric: tabular-nums;
+  white-space: nowrap; }
+.spm-badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px;
+  font-weight: 600; background: #eef0f3; color: #4b5563; }
+.spm-badge-open { background: #fff4e5; color: #9a4a00; }
+.spm-badge-in_review { background: #e8f0fb; color: #1d4e89; }
+.spm-badge-resolved { background: #e7f6ec; color: #17663a; }
+.spm-badge-rejected { background: #fdecec; color: #a61b1b; }
+.spm-error { border: 1px solid #f5c2c2; background: #fff5f5; color: #7f1d1d; border-radius: 10px;
+  padding: 14px 18px; margin: 12px 0; font-size: 14px; }
+.spm-error .spm-error-id { font-family: ui-monospace, SFMono-Regular, Menlo, monospace;
+  font-size: 12px; color: #9b2c2c; margin-top: 4px; }
+.spm-notice { border: 1px solid #b7e4c7; background: #f0fbf4; color: #14532d; border-radius: 10px;
+  padding: 10px 14px; margin: 8px 0; font-size: 13px; }
+.spm-muted { color: #6b7280; font-size: 12px; }
+.spm-primary button, button.spm-primary { background: #1d4e89; color: #fff; border-radius: 6px; }
+.spm-app .widget-button { border-radius: 6px; }
+</style>
+"""
+
+
+# ---- formatting ----
+def format_money(value: Any, currency: str = "", places: int = 2) -> str:
+    """An amount with thousands separators and ``places`` decimals: '1,234.50 USD'; '–' when
+    missing. ``Decimal`` values are formatted exactly (no float on the way)."""
+    if value is None or (not isinstance(value, (str, Decimal)) and pd.isna(value)):
+        return "–"
+    amount = Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+    text = f"{amount:,.{places}f}"
+    return f"{text} {currency}".strip()
+
+
+def format_pct(value: Any, places: int = 1) -> str:
+    """A ratio as a percentage: 0.9312 -> '93.1%'; '–' when missing."""
+    if value is None or (not isinstance(value, (str, Decimal)) and pd.isna(value)):
+        return "–"
+    return f"{float(value) * 100:,.{places}f}%"
+
+
+def format_number(value: Any, places: int = 1) -> str:
+    """A plain number with separators; '–' when missing."""
+    if value is None or (not isinstance(value, (str, Decimal)) and pd.isna(value)):
+        return "–"
+    return f"{float(value):,.{places}f}"
+
+
+def esc(value: Any) -> str:
+    """HTML-escaped text of any value ('' for None)."""
+    return "" if value is None else html.escape(str(value))
+
+
+# ---- layout helpers ----
+def style() -> widgets.HTML:
+    """The workbench stylesheet as a widget (put it first in an app)."""
+    return widgets.HTML(STYLE)
+
+
+def header(title: str, subtitle: str = "", eyebrow: str = "") -> widgets.HTML:
+    """The banner at the top of an app."""
+    out = widgets.HTML(
+        (f'<div class="spm-eyebrow">{esc(eyebrow)}</div>' if eyebrow else "")
+        + f'<div class="spm-title">{esc(title)}</div>'
+        + (f'<div class="spm-subtitle">{esc(subtitle)}</div>' if subtitle else "")
+    )
+    out.add_class("spm-app-header")
+    return out
+
+
+def section_title(text: str, css_class: str | None = None) -> widgets.HTML:
+    out = widgets.HTML(f'<div class="spm-section-title">{esc(text)}</div>')
+    if css_class:
+        out.add_class(css_class)
+    return out
+
+
+# ---- loading indicator ----
+class LoadingIndicator(widgets.HTML):
+    """A spinner with a message, visible while ``busy`` once :data:`LOADING_DELAY_S` passed.
+
+    ``busy`` and ``message`` are the state; the browser delays showing the spinner with a CSS
+    animation, so the kernel never needs a timer thread."""
+
+    busy = Bool(False).tag(sync=True)
+    message = Unicode("Loading…").tag(sync=True)
+
+    def __init__(self, message: str = "Loading…", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+        self.add_class("spm-loading")
+        self.observe(self._render, names=["busy", "message"])
+        self._render()
+
+    def _render(self, change: Any = None) -> None:
+        self.value = (f'<span class="spm-spinner-wrap"><span class="spm-spinner"></span>'
+                      f'<span class="spm-loading-text">{esc(self.message)}</span></span>')
+        if self.busy:
+            self.add_class("spm-busy")
+        else:
+            self.remove_class("spm-busy")
+
+    @contextmanager
+    def working(self, message: str | None = None) -> Iterator[None]:
+        """Mark the indicator busy for the duration of the ``with`` block (nestable)."""
+        previous = (self.busy, self.message)
+        with self.hold_trait_notifications():
+            if message is not None:
+                self.message = message
+            self.busy = True
+        try:
+            yield
+        finally:
+            with self.hold_trait_notifications():
+                self.busy, self.message = previous
+
+
+# ---- data grid ----
+def _grid_frame(frame: pd.DataFrame, money: Sequence[str]) -> pd.DataFrame:
+    """The frame as the grid shows it: Decimal money as float (display only), the rest as is."""
+    out = frame.reset_index(drop=True).copy()
+    for col in out.columns:
+        if col in money or out[col].map(lambda v: isinstance(v, Decimal)).any():
+            out[col] = out[col].map(lambda v: None if v is None or (not isinstance(v, Decimal)
+                                                                    and pd.isna(v)) else float(v))
+        elif out[col].dtype == object:
+            out[col] = out[col].map(lambda v: None if v is None else (v if isinstance(v, (int, float, bool)) else str(v)))
+    return out
+
+
+class DataTable(widgets.VBox):
+    """A pandas frame in an ``ipydatagrid.DataGrid`` (sortable, filterable, virtualised).
+
+    ``frame`` holds the exact rows (Decimal money); the grid shows ``money`` columns (and any
+    Decimal column) as numbers with two decimals and separators, ``percent`` columns as
+    percentages. Labels in ``headers`` rename columns for display only. When ``selectable``,
+    selecting cells selects whole rows; ``selected_rows`` lists their positions in ``frame``.
+    """
+
+    selected_rows = List([], help="positions (0-based, in .frame) of the selected rows")
+    empty_message = Unicode("Nothing to show.")
+
+    def __init__(self, frame: pd.DataFrame | None = None, *, money: Sequence[str] = (),
+                 percent: Sequence[str] = (), headers: dict[str, str] | None = None,
+                 css_class: str | None = None, height: str = "320px", selectable: bool = False,
+                 column_widths: dict[str, int] | None = None, empty_message: str = "Nothing to show.",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.money = tuple(money)
+        self.percent = tuple(percent)
+        self.headers = dict(headers or {})
+        self.selectable = selectable
+        self.grid_height = height
+        self.column_widths = dict(column_widths or {})
+        self.empty_message = empty_message
+        self.frame = pd.DataFrame()
+        self.grid: Any = None
+        self._empty = widgets.HTML()
+        self._empty.add_class("spm-table-empty")
+        self.add_class("spm-table")
+        if css_class:
+            self.add_class(css_class)
+        self.set_frame(frame if frame is not None else pd.DataFrame())
+
+    def _renderers(self, shown: pd.DataFrame) -> dict[str, Any]:
+        from ipydatagrid import TextRenderer
+
+        renderers: dict[str, Any] = {}
+        for col in shown.columns:
+            source = self._source_column(col)
+            if source in self.percent:
+                renderers[col] = TextRenderer(format=".1%", horizontal_alignment="right")
+            elif source in self.money or (source in self.frame.columns
+                                          and self.frame[source].map(lambda v: isinstance(v, Decimal)).any()):
+                renderers[col] = TextRenderer(format=",.2f", horizontal_alignment="right")
+            elif pd.api.types.is_numeric_dtype(shown[col]):
+                renderers[col] = TextRenderer(horizontal_alignment="right")
+        return renderers
+
+    def _source_column(self, shown: str) -> str:
+        for src, label in self.headers.items():
+            if label == shown:
+                return src
+        return shown
+
+    def set_frame(self, frame: pd.DataFrame) -> None:
+        """Show ``frame`` (a new grid when the columns change, else the data is replaced)."""
+        from ipydatagrid import DataGrid
+
+        self.frame = frame.reset_index(drop=True)
+        self.selected_rows = []
+        if self.frame.empty:
+            self._empty.value = esc(self.empty_message)
+            self.children = [self._empty]
+            return
+        shown = _grid_frame(self.frame, self.money).rename(columns=self.headers)
+        widths = {self.headers.get(k, k): v for k, v in self.column_widths.items()}
+        if self.grid is not None and list(self.grid.data.columns) == list(shown.columns):
+            self.grid.clear_selection()
+            self.grid.data = shown
+        else:
+            self.grid = DataGrid(
+                shown, base_column_size=120, base_row_size=28, base_column_header_size=32,
+                header_visibility="column", auto_fit_columns=not widths, column_widths=widths,
+                renderers=self._renderers(shown), selection_mode="row" if self.selectable else "none",
+                layout=widgets.Layout(height=self.grid_height, width="100%"),
+                grid_style={"header_background_color": "#f3f5f8", "background_color": "#ffffff",
+                            "grid_line_color": "#eef0f3", "header_grid_line_color": "#e5e7eb",
+                            "selection_fill_color": "rgba(29,78,137,0.12)",
+                            "selection_border_color": "#1d4e89"},
+            )
+            self.grid.observe(self._on_selection, names=["selections"])
+        self.children = [self.grid]
+
+    def _on_selection(self, change: Any) -> None:
+        rows: list[int] = []
+        for sel in change["new"] or []:
+            lo, hi = sorted((int(sel["r1"]), int(sel["r2"])))
+            rows.extend(range(lo, hi + 1))
+        self.selected_rows = sorted(set(r for r in rows if 0 <= r < len(self.frame)))
+
+    def select_row(self, position: int) -> None:
+        """Select one row (as a click on it would); clears the selection for ``-1``."""
+        if self.grid is None or self.frame.empty:
+            return
+        self.grid.clear_selection()
+        if position >= 0:
+            self.grid.select(row1=position, column1=0, row2=position,
+                             column2=len(self.frame.columns) - 1, clear_mode="all")
+            self.selected_rows = [position]
+        else:
+            self.selected_rows = []
+
+
+# ---- KPI tile ----
+class KpiTile(widgets.HTML):
+    """A KPI tile: label, value, caption, trend (versus the previous period) and benchmark.
+
+    ``tone`` colours the trend: 'good', 'bad' or 'flat'. All texts are escaped."""
+
+    label = Unicode("")
+    display_value = Unicode("–")
+    caption = Unicode("")
+    trend = Unicode("")
+    tone = Enum(["good", "bad", "flat"], default_value="flat")
+    benchmark = Unicode("")
+
+    def __init__(self, label: str = "", css_class: str | None = None, **kwargs: Any) -> None:
+        super().__init__(layout=kwargs.pop("layout", widgets.Layout(flex="1 1 0", min_width="180px")))
+        self.label = label
+        for key, val in kwargs.items():
+            setattr(self, key, val)
+        self.add_class("spm-kpi")
+        if css_class:
+            self.add_class(css_class)
+        self.observe(self._render, names=["label", "display_value", "caption", "trend", "tone",
+                                          "benchmark"])
+        self._render()
+
+    def update(self, **values: Any) -> None:
+        """Set several traits at once (one redraw)."""
+        with self.hold_trait_notifications():
+            for key, val in values.items():
+                setattr(self, key, val)
+        self._render()
+
+    def _render(self, change: Any = None) -> None:
+        arrow = {"good": "▲", "bad": "▼", "flat": "■"}[self.tone] if self.trend else ""
+        self.value = (
+            f'<div class="spm-kpi-label">{esc(self.label)}</div>'
+            f'<div class="spm-kpi-value">{esc(self.display_value)}</div>'
+            f'<div class="spm-kpi-caption">{esc(self.caption) or "&nbsp;"}</div>'
+            + (f'<div class="spm-kpi-trend spm-trend-{self.tone}">{arrow} {esc(self.trend)}</div>'
+               if self.trend else "")
+            + (f'<div class="spm-kpi-benchmark">{esc(self.benchmark)}</div>' if self.benchmark else "")
+        )
+
+
+# ---- friendly errors ----
+def _user_message(exc: BaseException) -> str:
+    from spm_kernel.errors import SPMError
+
+    if isinstance(exc, (SPMError, UserFacingError)):
+        return str(exc)
+    return "Something went wrong while preparing this view."
+
+
+class UserFacingError(Exception):
+    """An error whose message is meant for the app user (no internals in it)."""
+
+
+def report_error(exc: BaseException, context: str = "") -> str:
+    """Log ``exc`` with its traceback under a new error id (to the server log); return the id."""
+    error_id = uuid.uuid4().hex[:8].upper()
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log.error("error %s%s\n%s", error_id, f" ({context})" if context else "", trace)
+    return error_id
+
+
+def error_html(message: str, error_id: str | None = None, title: str = "This view cannot be shown.") -> str:
+    ref = (f'<div class="spm-error-id">Error id {esc(error_id)}: quote it to your administrator.</div>'
+           if error_id else "")
+    return f'<div class="spm-error"><b>{esc(title)}</b><br>{esc(message)}{ref}</div>'
+
+
+class ErrorDisplay(widgets.HTML):
+    """Where an app shows what went wrong; empty until :meth:`show`."""
+
+    error_id = Unicode("", help="the id of the last error shown (logged with its traceback)")
+    message = Unicode("")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_class("spm-error-display")
+
+    def show(self, exc: BaseException, context: str = "", title: str = "That did not work.") -> str:
+        """Log ``exc`` and show a friendly message with its id; returns the id."""
+        self.error_id = report_error(exc, context)
+        self.message = _user_message(exc)
+        self.value = error_html(self.message, self.error_id, title)
+        return self.error_id
+
+    def clear(self) -> None:
+        self.error_id = ""
+        self.message = ""
+        self.value = ""
+
+
+def error_panel(exc: BaseException | str, context: str = "", title: str = "This view cannot be shown.") -> widgets.HTML:
+    """A whole-app error panel: a string is shown as is; an exception is logged with an id."""
+    if isinstance(exc, str):
+        body = error_html(exc, None, title)
+    else:
+        body = error_html(_user_message(exc), report_error(exc, context), title)
+    panel = widgets.HTML(STYLE + body)
+    panel.add_class("spm-error-panel")
+    return panel
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(display: ErrorDisplay, context: str = "") -> Callable[[F], F]:
+    """Decorate a callback so an exception is shown in ``display`` (and logged) instead of
+    escaping into the kernel's output; a success clears the display."""
+
+    def wrap(fn: F) -> F:
+        @wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                out = fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - shown to the user, traced in the log
+                display.show(exc, context or fn.__name__)
+                return None
+            display.clear()
+            return out
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def build_app(builder: Callable[[], widgets.Widget], context: str = "app") -> widgets.Widget:
+    """Call ``builder``; on any exception return an :func:`error_panel` instead of raising."""
+    try:
+        return builder()
+    except Exception as exc:  # noqa: BLE001 - shown to the user, traced in the log
+        return error_panel(exc, context)
+
+
+# ---- who and where ----
+def workspace_path() -> str:
+    """The workspace folder from ``SPM_WORKSPACE``; a UserFacingError if it is not set."""
+    path = os.environ.get(WORKSPACE_ENV, "")
+    if not path:
+        raise UserFacingError("No workspace was given: start the workbench with "
+                              "`spm app --workspace DIR` (it sets SPM_WORKSPACE).")
+    return path
+
+
+def current_user(ws: Any = None) -> str:
+    """Whose data this app shows: the notebook variable ``SPM_USER`` (set by the server before
+    the notebook runs), else the ``SPM_USER`` environment variable. Never from the URL.
+
+    With ``ws``, the user must be a payee id of the workspace. Raises :class:`UserFacingError`
+    when there is no user, or it is unknown."""
+    main = sys.modules.get("__main__")
+    user = getattr(main, USER_VARIABLE, None) if main is not None else None
+    if not user:
+        user = os.environ.get(USER_VARIABLE, "")
+    user = str(user or "").strip()
+    if not user:
+        raise UserFacingError("This app shows one person's data, and nobody is signed in.")
+    if ws is not None:
+        found = ws.sql("SELECT payee_id FROM payees WHERE payee_id = ?", [user])
+        if found.empty:
+            raise UserFacingError(f"No payee {user!r} in this workspace.")
+    return user
