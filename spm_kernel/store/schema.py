@@ -503,7 +503,75 @@ TABLES: tuple[TableSpec, ...] = (
         C("potential", MONEY, description="potential of owned accounts (payee rows)"),
     ), importable=False),
     # -- tables added by trust / audit (issue 9) --
+    TableSpec("users", "People who may sign in: their role (admin, analyst, finance, manager, rep) and, "
+              "for managers and reps, the payee they are. Written by `spm users`, every change audited.", (
+        C("username", "VARCHAR", required=True, key=True),
+        C("role", "VARCHAR", required=True, choices=("admin", "analyst", "finance", "manager", "rep")),
+        C("payee_id", "VARCHAR", description="the payee a manager or rep is (their scope)"),
+        C("display_name", "VARCHAR"),
+        C("password_hash", "VARCHAR", description="jupyter_server.auth.passwd hash; never shown"),
+        C("active", "BOOLEAN", required=True),
+        C("created_at", "TIMESTAMP", required=True),
+        C("created_by", "VARCHAR", required=True),
+        C("updated_at", "TIMESTAMP", required=True),
+    ), importable=False),
     # -- tables added by training (issue 10) --
+    TableSpec("training_paths", "Learning paths: an ordered set of modules for a role (empty role = anyone).", (
+        C("path_id", "VARCHAR", required=True, key=True),
+        C("name", "VARCHAR", required=True),
+        C("role", "VARCHAR", choices=("vp", "director", "manager", "rep", "overlay", "analyst"),
+          description="the role the path is for; empty = every role"),
+        C("description", "VARCHAR"),
+        *LINEAGE,
+    )),
+    TableSpec("training_path_modules", "The modules of each learning path, in order.", (
+        C("path_id", "VARCHAR", required=True, key=True, references="training_paths.path_id"),
+        C("module_id", "VARCHAR", required=True, key=True, references="training_modules.module_id"),
+        C("position", "INTEGER", required=True, min_value=1, description="1 = first"),
+        *LINEAGE,
+    )),
+    TableSpec("training_rules", "Assignment rules: a path for every payee of a role, for new hires, or "
+              "for payees whose KPI is below a peer percentile (kpi_gap).", (
+        C("rule_id", "VARCHAR", required=True, key=True),
+        C("path_id", "VARCHAR", required=True, references="training_paths.path_id"),
+        C("kind", "VARCHAR", required=True, choices=("role", "new_hire", "kpi_gap")),
+        C("role", "VARCHAR", choices=("vp", "director", "manager", "rep", "overlay", "analyst"),
+          description="who the rule applies to; empty = every role"),
+        C("metric", "VARCHAR", description="kpi_gap: the registered metric compared with peers"),
+        C("percentile", "DECIMAL(5,2)", min_value=0, description="kpi_gap: assign when the value is "
+          "worse than this percentile of the payee's peers (25 = bottom quartile)"),
+        C("min_peers", "INTEGER", min_value=1, description="kpi_gap: peer groups smaller than this are "
+          "not judged (default 4)"),
+        C("due_days", "INTEGER", required=True, min_value=0, description="due this many days after "
+          "assignment (new_hire: after the hire date)"),
+        C("repeat_days", "INTEGER", min_value=1, description="assign again once the last assignment of "
+          "a module is this old (empty = once only)"),
+        C("description", "VARCHAR"),
+        *LINEAGE,
+    )),
+    TableSpec("training_effects", "Stored estimates of a module's effect on a KPI (difference in "
+              "differences against untrained peers, partially pooled across teams; PyMC).", (
+        C("estimate_id", "VARCHAR", required=True, key=True),
+        C("module_id", "VARCHAR", required=True),
+        C("metric", "VARCHAR", required=True),
+        C("estimated_at", "TIMESTAMP", required=True),
+        C("first_date", "DATE", required=True, description="first deal creation date used"),
+        C("last_date", "DATE", required=True),
+        C("effect", SHARE, required=True, description="posterior mean relative change (0.15 = +15%)"),
+        C("lower", SHARE, required=True, description="credible interval, relative"),
+        C("upper", SHARE, required=True),
+        C("interval_prob", SHARE, required=True, description="0.9 for a 90% interval"),
+        C("prob_positive", SHARE, required=True, description="posterior probability the effect is > 0"),
+        C("baseline", SHARE, description="the trained payees' KPI before training"),
+        C("effect_points", SHARE, description="effect x baseline: the change in KPI units"),
+        C("trained_payees", "INTEGER", required=True),
+        C("control_payees", "INTEGER", required=True),
+        C("deals", "BIGINT", required=True),
+        C("teams", "VARCHAR", description="JSON: per team, the partially pooled effect and interval"),
+        C("diagnostics", "VARCHAR", description="JSON: r_hat, effective sample size, divergences"),
+        C("settings", "VARCHAR", description="JSON: the model settings"),
+        C("created_by", "VARCHAR", required=True),
+    ), importable=False, date_columns_for_range=("estimated_at",)),
 )
 
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
