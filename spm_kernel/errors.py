@@ -56,3 +56,9 @@ class WorkspaceLockedError(SPMError, RuntimeError):
 
 class ReadOnlyQueryError(SPMError):
     """``ws.sql`` was given a statement that would change the workspace."""
+
+
+class PermissionDenied(SPMError, PermissionError):
+    """A signed-in user asked for something their role does not allow (see
+    :mod:`spm_kernel.auth`). The message names the user, their role and what was refused;
+    nothing was read or written."""

@@ -11,7 +11,7 @@ import pandas as pd
 
 from spm_kernel.config import CONFIG_FILE, WorkspaceConfig, read_config, write_config
 from spm_kernel.errors import ReadOnlyQueryError, SPMError
-from spm_kernel.ingest.loader import LoadResult, load_table
+from spm_kernel.ingest.loader import LoadResult
 from spm_kernel.ingest.validate import q
 from spm_kernel.plugins import SPMPluginManager, make_plugin_manager
 from spm_kernel.registry import Registry
@@ -95,17 +95,20 @@ class Workspace:
 
     # ---- writing ----
     def load(self, table: str, data: pd.DataFrame | Path | str, source: str | None = None,
-             extra: str = "error") -> LoadResult:
+             extra: str = "error", actor: str | None = None) -> LoadResult:
         """Validate and import rows into a canonical table, all or nothing.
 
         ``data`` is a DataFrame or a path to a CSV, Parquet or Excel file. Every problem is
         reported at once in an :class:`~spm_kernel.errors.ImportValidationError` and nothing is
         written. Rows are upserted by the table's key; identical rows are left untouched.
         ``extra='ignore'`` drops columns the table does not have instead of refusing them.
+        The import and its audit entry (``actor``, default the OS user) are one transaction.
         """
         self._check_writable()
         spec = get_table(table)
-        result = load_table(self.con, spec, data, self._read_file, source=source, extra=extra)
+        from spm_kernel.auth.audit_writes import audited_load
+
+        result = audited_load(self, spec, data, source=source, extra=extra, actor=actor)
         self.plugins.hook.spm_after_load(ws=self, table=spec.name, result=result)
         return result
 
@@ -165,6 +168,23 @@ class Workspace:
         from spm_kernel.reports.statements import build_statement
 
         return build_statement(self, payee, period)
+
+    # ---- trust (spm_kernel.auth) ----
+    def as_user(self, user: Any, as_of: Any = None) -> Any:
+        """This workspace as ``user`` (a username in ``users``) may see and change it: a
+        :class:`spm_kernel.auth.ScopedWorkspace` (rows filtered in the kernel, writes checked
+        against the role; a manager's subtree as of ``as_of``, default today)."""
+        from spm_kernel.auth import scoped_workspace
+
+        return scoped_workspace(self, user, as_of=as_of)
+
+    def save_plan(self, plan: str | Path, file_name: str | None = None, *, actor: str | None = None) -> Path:
+        """Validate a plan (YAML text or a file) and save it into ``plans/``, audited with the
+        text before and after (see :mod:`spm_kernel.auth.plan_edits`)."""
+        from spm_kernel.auth.plan_edits import save_plan
+        from spm_kernel.engine.audit import default_actor
+
+        return save_plan(self, plan, file_name, actor=actor or default_actor())
 
     # ---- planning (spm_kernel.planning) ----
     @property
