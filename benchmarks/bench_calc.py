@@ -227,11 +227,18 @@ def bench_compare(workdir: Path) -> dict[str, Any]:
         t = time.perf_counter()
         cold = ws.compare("ae-plan", "ae-plan-proposed", "FY2026")
         cold_s = time.perf_counter() - t
+        # a slider: each move edits the proposed plan (its top rate), so plan b is calculated
+        # anew every time; the current plan's lines and the credits are reused
+        from spm_kernel.plans import load_plan_text
+
         warm = []
-        for _ in range(3):
+        for step in range(1, 4):
+            moved = load_plan_text(proposed.replace("rate: 0.18", f"rate: 0.18{step}"), ws.registry.plan_types,
+                                   file="ae-plan-proposed.yaml (slider)")
             t = time.perf_counter()
-            result = ws.compare("ae-plan", "ae-plan-proposed", "FY2026")
+            ws.compare("ae-plan", moved, "FY2026")
             warm.append(time.perf_counter() - t)
+        result = ws.compare("ae-plan", "ae-plan-proposed", "FY2026")
         t = time.perf_counter()
         monthly = ws.compare("ae-plan", "ae-plan-proposed", "FY2026", cadence="month")
         monthly_s = time.perf_counter() - t
@@ -305,7 +312,7 @@ def main() -> None:
         ("compare FY2026, cold", f"{cmp['compare_cold_seconds']:.2f} s", "",
          f"{cmp['compare_payees']} payees, the year as one period, scale 1"),
         ("compare FY2026, warm", f"{cmp['compare_warm_seconds']:.2f} s", f"< {TARGET_COMPARE:.0f} s",
-         "credits cached (a slider)"),
+         "a slider: proposed plan edited each time"),
         ("compare FY2026 by month", f"{cmp['compare_monthly_seconds']:.2f} s", "",
          f"{cmp['compare_monthly_periods']} monthly periods, warm"),
         ("lines written", f"{calc['lines']:,}", "", f"credits stored: {calc['stored_credits']:,}"),

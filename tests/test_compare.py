@@ -87,3 +87,39 @@ def test_compare_on_a_read_only_workspace(ws: Workspace) -> None:
     with open_workspace(folder, read_only=True) as ro:
         cmp = ro.compare("rep-plan", "rep-plan-next", "2026-Q1")
         assert cmp.totals.set_index("currency").loc["EUR", "difference"] == D("3.28")
+
+
+def test_a_slider_reuses_the_unchanged_plan_and_never_serves_a_stale_one(ws: Workspace) -> None:
+    """compare caches each plan's lines by what they depend on (plan content, data, periods):
+    editing plan b (as a slider does) recalculates b, never a; changing the data recalculates both."""
+    from spm_kernel.engine import compare as compare_module
+
+    first = ws.compare("rep-plan", "rep-plan-next", "2026-Q1", cadence="month")
+    seven_and_half = load_plan_text(PROPOSED.replace("rate: 0.07", "rate: 0.075"), ws.registry.plan_types)
+    calls: list[str] = []
+    real = compare_module._run_plan
+
+    def counting(inputs, periods):  # type: ignore[no-untyped-def]
+        calls.append(next(iter(inputs.book)).plan_id)
+        return real(inputs, periods)
+
+    compare_module._run_plan = counting
+    try:
+        moved = ws.compare("rep-plan", seven_and_half, "2026-Q1", cadence="month")
+        assert calls == ["rep-plan-next"]  # plan a came from the cache
+        # R2: 200 + 328.14 x 7.5% = 224.61 (a fresh plan b, not the cached 7% one)
+        by = moved.by_payee.set_index("payee_id")
+        assert (by.loc["R2", "a"], by.loc["R2", "b"]) == (D("219.69"), D("224.61"))
+        assert moved.totals.set_index("currency").loc["EUR", "a"] == first.totals.set_index("currency").loc["EUR", "a"]
+        # the returned lines are the caller's own: changing them does not change the cache
+        moved.lines_a["amount"] = D("0")
+        again = ws.compare("rep-plan", seven_and_half, "2026-Q1", cadence="month")
+        assert calls == ["rep-plan-next"]
+        assert again.by_payee.set_index("payee_id").loc["R2", "a"] == D("219.69")
+        # new data: both plans run again
+        ws.con.execute("UPDATE transactions SET amount = amount * 2")
+        doubled = ws.compare("rep-plan", seven_and_half, "2026-Q1", cadence="month")
+        assert sorted(calls[1:]) == ["rep-plan", "rep-plan-next"]
+        assert doubled.by_payee.set_index("payee_id").loc["R2", "a"] > D("219.69")
+    finally:
+        compare_module._run_plan = real

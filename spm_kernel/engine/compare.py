@@ -23,6 +23,7 @@ real sequence of runs starting with the first compared period.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,13 +48,18 @@ from spm_kernel.engine.calculate import (
 from spm_kernel.engine.ledger import EngineError
 from spm_kernel.money import decimals_to_minor, minor_to_decimals
 from spm_kernel.periods import Period, PeriodKind, months_in, parse_period, period_containing, periods_between
+from spm_kernel.plans import PlanBook
 
 if TYPE_CHECKING:
-    from spm_kernel.plans import Plan, PlanBook
+    from spm_kernel.plans import Plan
     from spm_kernel.workspace import Workspace
 
 _CACHE: dict[tuple[str, str, str, str], pd.DataFrame] = {}
 _CACHE_LIMIT = 4
+_BOOKS: dict[str, tuple[tuple[Any, ...], PlanBook]] = {}
+_INPUTS: dict[tuple[str, ...], _Inputs] = {}
+_LINES: dict[tuple[str, ...], pd.DataFrame] = {}
+_LINES_LIMIT = 16
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,7 @@ def resolve_plan(ws: Workspace, book: PlanBook | None, spec: Any) -> Plan:
 
 
 def _book(ws: Workspace, book: PlanBook | None) -> PlanBook:
-    return book if book is not None else load_book(ws)
+    return book if book is not None else _cached_book(ws)
 
 
 def in_force(plan: Plan, start: Any, end: Any) -> Plan:
@@ -131,14 +137,14 @@ def expand_periods(periods: Any, cadence: PeriodKind | None, fiscal_year_start_m
     return out
 
 
-def _credits(ws: Workspace, start: Any, end: Any, config: CreditingConfig) -> pd.DataFrame:
-    """The credits of ``start``..``end``, cached while the workspace's data is unchanged."""
-    from spm_kernel.plans import PlanBook
-
+def _credits(ws: Workspace, start: Any, end: Any, config: CreditingConfig) -> tuple[tuple[str, str, str, str],
+                                                                                pd.DataFrame]:
+    """The credits of ``start``..``end`` and their cache key, cached while the workspace's
+    data is unchanged (the key holds a hash of every input table)."""
     key = (str(ws.path), f"{start}..{end}", config.model_dump_json(),
            data_hash(ws.con, start, end, PlanBook([]), config))
     if key in _CACHE:
-        return _CACHE[key]
+        return key, _CACHE[key]
     try:
         with unordered(ws.con):
             compute_credits(ws.con, start, end, config, fiscal_year_start_month=ws.config.fiscal_year_start_month)
@@ -148,7 +154,34 @@ def _credits(ws: Workspace, start: Any, end: Any, config: CreditingConfig) -> pd
     while len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = frame
-    return frame
+    return key, frame
+
+
+def _cached_book(ws: Workspace) -> PlanBook:
+    """The workspace's plan book, re-read only when a plan file is added, removed or changed."""
+    folder = ws.plans_dir
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.exists() else []
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    held = _BOOKS.get(str(folder))
+    if held is not None and held[0] == stamp:
+        return held[1]
+    book = load_book(ws)
+    _BOOKS[str(folder)] = (stamp, book)
+    return book
+
+
+def plan_fingerprint(plan: Plan) -> str:
+    """What a plan computes from: its spec and every component's validated options (a plan
+    edited in memory, e.g. by the plan modeler, gets a new fingerprint)."""
+    parts = [plan.plan_id, str(plan.version), plan.spec.model_dump_json()]
+    parts.extend(f"{c.id}:{c.type}:{c.config.model_dump_json()}" for c in plan.components)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    while len(cache) >= limit:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def _run_plan(inputs: _Inputs, periods: list[Period]) -> pd.DataFrame:
@@ -193,10 +226,10 @@ def compare(ws: Workspace, plan_a: Any, plan_b: Any, periods: Any, *,
     clock = time.perf_counter()
     fsm = ws.config.fiscal_year_start_month
     plist = expand_periods(periods, cadence, fsm)
-    from spm_kernel.plans import PlanBook, resolve_assignments
+    from spm_kernel.plans import resolve_assignments
 
     try:
-        book = load_book(ws)
+        book = _cached_book(ws)
     except Exception:  # noqa: BLE001 - a broken plan file elsewhere must not block a what-if of given plans
         book = None
     a = resolve_plan(ws, book, plan_a)
@@ -209,17 +242,29 @@ def compare(ws: Workspace, plan_a: Any, plan_b: Any, periods: Any, *,
             s, e, _ = plan_windows(bk, p, plan_year_of(p, fsm))
             start, end = min(start, s), max(end, e)
     config = crediting or read_crediting_config(ws.path)
-    credits = _credits(ws, start, end, config)
-    shared = load_inputs(ws, PlanBook([]), credits)
+    credits_key, credits = _credits(ws, start, end, config)
+    shared = _INPUTS.get(credits_key)
+    if shared is None:  # people, hierarchy, quotas: part of the data hash in the key
+        shared = load_inputs(ws, PlanBook([]), credits)
+        _remember(_INPUTS, credits_key, shared, _CACHE_LIMIT)
+    period_ids = tuple(p.period_id for p in plist)
     results = []
-    for bk in books:
+    for plan, bk in zip((a, b), books):
+        # a plan's lines depend on nothing but the plan, the data and the periods: a slider
+        # that moves plan b leaves plan a's lines as they were
+        lines_key = (*credits_key, plan_fingerprint(plan), *period_ids)
+        if lines_key in _LINES:
+            results.append(_LINES[lines_key].copy())  # a copy: callers may change theirs
+            continue
         # only the credits of the payees the plan pays in the compared periods
         payees = set()
         for p in plist:
             assigned = resolve_assignments(bk, shared.people, calc_period(p), plan_year_of(p, fsm), shared.assignments)
             payees.update(assigned["payee_id"])
         mine = credits.loc[credits["payee_id"].isin(list(payees)).to_numpy()].reset_index(drop=True)
-        results.append(_run_plan(dataclasses.replace(shared, book=bk, credits=mine), plist))
+        lines = _run_plan(dataclasses.replace(shared, book=bk, credits=mine), plist)
+        _remember(_LINES, lines_key, lines, _LINES_LIMIT)
+        results.append(lines.copy())
     lines_a, lines_b = results
     people = shared.people.loc[:, ["payee_id", "name", "role"]]
     by_payee = _side_by_side(lines_a, lines_b, ["payee_id", "currency"]).merge(people, on="payee_id", how="left")
