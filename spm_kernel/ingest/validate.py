@@ -133,11 +133,16 @@ def value_problems(con: duckdb.DuckDBPyConnection, spec: TableSpec, present: set
             add(col.name, f"nullif(trim(r.{name}), '') IS NULL", "'required value is missing'")
         raw_present = f"nullif(trim(r.{name}), '') IS NOT NULL"
         if col.type.startswith("DECIMAL"):
-            wide = f"TRY_CAST(nullif(trim(r.{name}), '') AS DECIMAL(38,10))"
-            add(col.name, f"{raw_present} AND {wide} IS NULL", f"'is not {_type_word(col)}'")
-            add(col.name, f"{wide} IS NOT NULL AND t.{name} IS NULL",
+            text = f"trim(r.{name})"
+            wide = f"TRY_CAST(nullif({text}, '') AS DECIMAL(38,10))"
+            numeric = f"regexp_full_match({text}, '{NUMBER_PATTERN}')"
+            # decimal places from the text itself: DECIMAL(38,10) would round 1e-12 to 0
+            too_precise = f"(({numeric} AND {_places_sql(text)} > {col.decimal_scale}) OR " \
+                          f"(t.{name} IS NOT NULL AND {wide} <> t.{name}))"
+            add(col.name, f"{raw_present} AND {wide} IS NULL AND NOT {numeric}", f"'is not {_type_word(col)}'")
+            add(col.name, f"{raw_present} AND t.{name} IS NULL AND {numeric} AND NOT {too_precise}",
                 f"'is too large for {col.type}'")
-            add(col.name, f"t.{name} IS NOT NULL AND {wide} <> t.{name}",
+            add(col.name, f"{raw_present} AND {too_precise}",
                 f"'has more than {col.decimal_scale} decimal places'")
         elif col.type != "VARCHAR":
             add(col.name, f"{raw_present} AND t.{name} IS NULL", f"'is not {_type_word(col)}'")
@@ -168,6 +173,20 @@ def value_problems(con: duckdb.DuckDBPyConnection, spec: TableSpec, present: set
     if not parts:
         return _empty()
     return con.execute(" UNION ALL ".join(parts) + " ORDER BY \"row\", \"column\"").df()
+
+
+NUMBER_PATTERN = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+
+
+def _places_sql(text: str) -> str:
+    """SQL: the decimal places the number written in ``text`` needs (``12.340`` -> 2,
+    ``1500e-3`` -> 1, ``1e-400`` -> 400), read from its digits, never through a cast."""
+    digits = f"regexp_replace(regexp_extract({text}, '^[+-]?([0-9]*\\.?[0-9]*)', 1), '\\.', '')"
+    frac = f"length(regexp_extract({text}, '^[+-]?[0-9]*\\.([0-9]*)', 1))"
+    exp_text = f"nullif(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1), '')"
+    exp = (f"coalesce(TRY_CAST({exp_text} AS BIGINT), CASE WHEN {exp_text} LIKE '-%' THEN -1000000000 "
+           f"WHEN {exp_text} IS NOT NULL THEN 1000000000 ELSE 0 END)")
+    return f"({frac} - {exp} - (length({digits}) - length(rtrim({digits}, '0'))))"
 
 
 def _WORD(name: str) -> re.Pattern[str]:  # noqa: N802
