@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -30,13 +31,17 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 def frame_to_strings(df: pd.DataFrame) -> pd.DataFrame:
     """Every cell as its exact text (None where missing), columns named by their header."""
     out = pd.DataFrame(index=df.index)
-    for name in df.columns:
-        col = df[name]
-        missing = col.isna()
+    for position, name in enumerate(df.columns):
+        col = df.iloc[:, position]
+        try:
+            missing = col.isna()
+        except ArithmeticError:  # a signalling Decimal('sNaN') refuses to be compared
+            missing = col.map(lambda v: isinstance(v, Decimal) and v.is_nan()).astype(bool)
         if pd.api.types.is_datetime64_any_dtype(col):
             text = col.dt.strftime("%Y-%m-%d %H:%M:%S").str.replace(" 00:00:00", "", regex=False)
         else:
-            text = col.astype(object).map(str)
+            # built as object: pandas would infer its str dtype, which refuses invalid text
+            text = pd.Series([str(v) for v in col.tolist()], index=col.index, dtype=object)
         out[str(name)] = text.astype(object).where(~missing, None)
     out.attrs = dict(df.attrs)
     return out
