@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from spm_kernel.builtin.file_readers import frame_to_strings
 from spm_kernel.errors import FileReadError, ImportValidationError
@@ -51,6 +52,7 @@ class LoadResult:
 def _input_frame(data: pd.DataFrame | Path | str, read_file: Callable[[Path], pd.DataFrame | None]
                  ) -> tuple[pd.DataFrame, str, list[int], list[dict[str, object]]]:
     if isinstance(data, pd.DataFrame):
+        _check_columns(data, "DataFrame")
         frame = frame_to_strings(data.reset_index(drop=True))
         return frame, "DataFrame", list(range(1, len(frame) + 1)), []
     path = Path(data)
@@ -62,9 +64,40 @@ def _input_frame(data: pd.DataFrame | Path | str, read_file: Callable[[Path], pd
             f"{path.name}: no installed reader handles {path.suffix or 'files without a suffix'!r} "
             f"files (built in: .csv, .tsv, .parquet, .xlsx)"
         )
+    _check_columns(frame, path.name)
     frame = frame_to_strings(frame)  # whatever a reader plugin returned, as exact text
     rows = list(frame.attrs.get("spm_rows") or range(1, len(frame) + 1))
     return frame, path.name, rows, list(frame.attrs.get("spm_read_errors") or [])
+
+
+def _check_columns(frame: pd.DataFrame, label: str) -> None:
+    """Column names must be distinct once read as text (two columns named ``amount`` cannot
+    both be imported)."""
+    names = pd.Series([str(c).strip() for c in frame.columns], dtype=object)
+    dupes = sorted(set(names[names.duplicated()]))
+    if dupes:
+        raise FileReadError(f"{label}: duplicated column header(s) {', '.join(map(repr, dupes))}")
+
+
+def _text_problems(frame: pd.DataFrame, rows: list[int]) -> list[dict[str, object]]:
+    """Cells that are not valid Unicode text (a lone surrogate such as ``'\\ud800'``), which
+    no database column can hold. Checked column by column; rows only on the failure path."""
+    problems: list[dict[str, object]] = []
+    for name in frame.columns:
+        col = frame[name]
+        try:
+            pa.array(col.tolist(), type=pa.string())
+            continue
+        except (UnicodeError, pa.ArrowException):
+            pass
+        for position, value in enumerate(col.tolist()):
+            try:
+                str(value).encode("utf-8")
+            except UnicodeError:
+                problems.append({"row": rows[position], "column": str(name),
+                                 "value": str(value).encode("utf-8", "backslashreplace").decode("ascii"),
+                                 "reason": "is not valid Unicode text (it holds a lone surrogate)"})
+    return problems
 
 
 def _content_hash(frame: pd.DataFrame) -> str:
@@ -98,6 +131,11 @@ def load_table(
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     present = {c for c in frame.columns if c in spec.column_names}
     problems = [pd.DataFrame(read_errors), pd.DataFrame(header_problems(spec, list(frame.columns), extra))]
+    unreadable = _text_problems(frame[[c for c in frame.columns if c in present]], rows)
+    if unreadable:
+        found = pd.concat([p for p in [*problems, pd.DataFrame(unreadable)] if not p.empty], ignore_index=True)
+        found.insert(0, "file", label)
+        raise ImportValidationError(spec.name, label, found[["file", "row", "column", "value", "reason"]])
     try:
         stage(con, spec, frame, rows)
         problems += [value_problems(con, spec, present), reference_problems(con, spec, present)]
