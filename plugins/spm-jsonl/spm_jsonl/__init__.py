@@ -26,6 +26,10 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 @hookimpl
 def spm_read_table_file(path: Path) -> pd.DataFrame | None:
     if path.suffix.lower() not in SUFFIXES:
@@ -41,9 +45,16 @@ def spm_read_table_file(path: Path) -> pd.DataFrame | None:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line, parse_float=Decimal, parse_int=Decimal)
+            obj = json.loads(line, parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             errors.append({"row": number, "column": None, "value": line[:80], "reason": f"not JSON: {exc.msg}"})
+            continue
+        except ValueError as exc:  # NaN / Infinity, which JSON does not have
+            errors.append({"row": number, "column": None, "value": line[:80], "reason": f"not JSON: {exc}"})
+            continue
+        except RecursionError:
+            errors.append({"row": number, "column": None, "value": line[:80],
+                           "reason": "not a flat JSON object: nested too deeply to read"})
             continue
         if not isinstance(obj, dict):
             errors.append({"row": number, "column": None, "value": line[:80], "reason": "not a JSON object"})
