@@ -13,7 +13,12 @@ and ``date('YYYY-MM-DD')``.
 
 Refused: imports, attribute access (``x.y``), subscripts, lambdas, comprehensions, keyword or
 starred arguments, dunder names, any other function, walrus, f-strings; expressions longer
-than :data:`MAX_LENGTH` characters or with more than :data:`MAX_NODES` syntax nodes.
+than :data:`MAX_LENGTH` characters or with more than :data:`MAX_NODES` syntax nodes;
+arithmetic on text or lists (``[0] * 10**12`` would exhaust memory), non-finite number
+literals, and ``round`` to more than :data:`MAX_ROUND_PLACES` places. With no loops, at most
+:data:`MAX_NODES` operations and bounded powers, evaluating an expression takes bounded time
+and memory (per row, over a DataFrame); any failure while evaluating is an
+:class:`ExpressionError`, never a raw Python exception.
 
 Number literals are read as exact ``Decimal`` values (``0.1`` is one tenth, not a binary
 float). Over a DataFrame (:meth:`Expression.evaluate_frame`) names are columns, and the
@@ -39,6 +44,7 @@ MAX_LENGTH = 1000
 MAX_NODES = 200
 MAX_POWER = 8
 MAX_POWER_BASE = 10**6
+MAX_ROUND_PLACES = 12
 FUNCTIONS = ("min", "max", "abs", "round", "date")
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -132,6 +138,8 @@ def compile_expression(source: str, names: Iterable[str], what: str = "expressio
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"{what} {source!r} does not parse: {exc.msg} (at character {exc.offset})") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes; nesting the parser refuses
+        raise ExpressionError(f"{what} {source!r} does not parse: {exc or 'nested too deeply'}") from None
     allowed = set(names)
     count = 0
     used: set[str] = set()
@@ -158,6 +166,8 @@ def _check_node(node: ast.AST, allowed: set[str], used: set[str], source: str) -
         for side in (node.left, node.right):
             if isinstance(side, ast.Constant) and isinstance(side.value, str):
                 raise _fail(node, "arithmetic on text is not allowed", source)
+            if isinstance(side, (ast.List, ast.Tuple)):
+                raise _fail(node, "arithmetic on lists is not allowed", source)
         if isinstance(node.op, ast.Pow):
             exp = node.right
             if not (isinstance(exp, ast.Constant) and isinstance(exp.value, int)
@@ -171,6 +181,8 @@ def _check_node(node: ast.AST, allowed: set[str], used: set[str], source: str) -
             raise _fail(node, f"literal {node.value!r} is not allowed", source)
         if isinstance(node.value, str) and len(node.value) > 200:
             raise _fail(node, "text literals are limited to 200 characters", source)
+        if isinstance(node.value, float) and not np.isfinite(node.value):
+            raise _fail(node, f"number {ast.get_source_segment(source.strip(), node) or node.value!r} is not finite", source)
         return
     if isinstance(node, (ast.List, ast.Tuple)):
         for elt in node.elts:
@@ -205,6 +217,10 @@ def _check_node(node: ast.AST, allowed: set[str], used: set[str], source: str) -
             raise _fail(node, "abs() takes one value", source)
         if node.func.id == "round" and len(node.args) not in (1, 2):
             raise _fail(node, "round() takes a value and optionally a number of places", source)
+        if node.func.id == "round" and len(node.args) == 2 and isinstance(node.args[1], ast.Constant) and not (
+                isinstance(node.args[1].value, int) and abs(node.args[1].value) <= MAX_ROUND_PLACES):
+            raise _fail(node, f"round() places must be a whole number from -{MAX_ROUND_PLACES} to "
+                              f"{MAX_ROUND_PLACES}", source)
         return
     raise _fail(node, f"{type(node).__name__} is not allowed", source)
 
@@ -259,15 +275,18 @@ class _Evaluator(ast.NodeVisitor):
             if _is_series(value):
                 return ~value.fillna(False).astype(bool)
             return not value
-        if isinstance(node.op, ast.USub):
-            return -value
-        return +value
+        try:
+            return -value if isinstance(node.op, ast.USub) else +value
+        except (ArithmeticError, TypeError) as exc:
+            raise _fail(node, f"cannot compute: {exc}", self.source) from None
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:
         left, right = self.visit(node.left), self.visit(node.right)
         for side in (left, right):
             if isinstance(side, str) or (_is_series(side) and _is_text(side)):
                 raise _fail(node, "arithmetic on text is not allowed", self.source)
+            if isinstance(side, (list, tuple)):
+                raise _fail(node, "arithmetic on lists is not allowed", self.source)
         if isinstance(node.op, ast.Pow) and not _is_series(left) and abs(left) > MAX_POWER_BASE:
             raise _fail(node, f"** is limited to bases up to {MAX_POWER_BASE}", self.source)
         try:
@@ -299,7 +318,10 @@ class _Evaluator(ast.NodeVisitor):
                 elif _is_series(right):
                     raise _fail(node, "'x in column' is not supported; compare the column with ==", self.source)
                 else:
-                    part = left in (right if isinstance(right, (list, str)) else [right])
+                    try:
+                        part = left in (right if isinstance(right, (list, str)) else [right])
+                    except TypeError as exc:
+                        raise _fail(node, f"cannot compare: {exc}", self.source) from None
                 if isinstance(op, ast.NotIn):
                     part = ~part if _is_series(part) else not part
             else:
@@ -326,8 +348,16 @@ class _Evaluator(ast.NodeVisitor):
         return body if test else orelse
 
     def visit_Call(self, node: ast.Call) -> Any:
-        name = node.func.id  # type: ignore[attr-defined]
         args = [self.visit(a) for a in node.args]
+        try:
+            return self._call(node, args)
+        except ExpressionError:
+            raise
+        except (ArithmeticError, TypeError, ValueError) as exc:
+            raise _fail(node, f"cannot compute: {exc}", self.source) from None
+
+    def _call(self, node: ast.Call, args: list[Any]) -> Any:
+        name = node.func.id  # type: ignore[attr-defined]
         if name == "date":
             try:
                 return pd.Timestamp(args[0])
@@ -337,6 +367,9 @@ class _Evaluator(ast.NodeVisitor):
             return args[0].abs() if _is_series(args[0]) else abs(args[0])
         if name == "round":
             places = int(args[1]) if len(args) > 1 else 0
+            if abs(places) > MAX_ROUND_PLACES:
+                raise _fail(node, f"round() places must be from -{MAX_ROUND_PLACES} to {MAX_ROUND_PLACES}",
+                            self.source)
             if _is_series(args[0]):
                 return args[0].map(lambda v: _round(v, places))
             return _round(args[0], places)
