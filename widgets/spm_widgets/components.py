@@ -25,6 +25,8 @@ Contracts (stable: other apps import these names):
   variable ``SPM_USER`` (what a Voila prelaunch hook inserts), else the ``SPM_USER``
   environment variable; never the URL. With a workspace, it must name a payee.
 * :func:`workspace_path` — the workspace folder ``spm app`` passes in ``SPM_WORKSPACE``.
+* :func:`read_workspace` / :func:`write_workspace` — open the workspace for one action and close
+  it again (a write retries while another process holds the file for a moment).
 """
 
 from __future__ import annotations
@@ -497,3 +499,44 @@ def current_user(ws: Any = None) -> str:
         if found.empty:
             raise UserFacingError(f"No payee {user!r} in this workspace.")
     return user
+
+
+# ---- opening the workspace briefly ----
+def _open_retrying(path: str, read_only: bool, attempts: int, wait_s: float) -> Any:
+    import time
+
+    import spm_kernel
+    from spm_kernel.errors import WorkspaceLockedError
+
+    last: Exception | None = None
+    for _ in range(max(1, attempts)):
+        try:
+            return spm_kernel.open(path, read_only=read_only)
+        except WorkspaceLockedError as exc:
+            last = exc
+            time.sleep(wait_s)
+    raise UserFacingError("The workspace is busy (another program is writing to it); "
+                          "try again in a moment.") from last
+
+
+@contextmanager
+def read_workspace(path: str, attempts: int = 40, wait_s: float = 0.25) -> Iterator[Any]:
+    """The workspace at ``path`` opened read-only for the ``with`` block, then closed (apps hold
+    no lock between actions, so imports and other apps' writes can run in between). While
+    another process writes, the open is retried ``attempts`` times, ``wait_s`` apart."""
+    ws = _open_retrying(path, True, attempts, wait_s)
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+@contextmanager
+def write_workspace(path: str, attempts: int = 40, wait_s: float = 0.25) -> Iterator[Any]:
+    """The workspace at ``path`` opened for writing for the ``with`` block, then closed; retried
+    while another process holds the file for a moment (DuckDB allows one writer, or readers)."""
+    ws = _open_retrying(path, False, attempts, wait_s)
+    try:
+        yield ws
+    finally:
+        ws.close()
