@@ -57,6 +57,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.metrics.builtin.pay_for_performance",
     "spm_kernel.metrics.builtin.ramp",
     "spm_kernel.reports.performance_cli",
+    "spm_kernel.auth.commands",  # spm users, spm audit (issue 9)
 )
 
 

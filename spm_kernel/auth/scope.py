@@ -6,15 +6,20 @@ private in-memory DuckDB database holding, for every canonical table, only the r
 may see (password hashes blanked). Every read API of the workspace (tables, ``sql``,
 metrics, runs, statements, explanations, exports) runs unchanged against it, so nothing the
 user may not see is reachable, whatever SQL is sent: the rows are simply not there. The
-sandbox cannot read files (the local file system is disabled and the configuration locked
-before any user query runs), so the workspace file itself cannot be opened from it either.
+sandbox cannot read files (its local file system is disabled before any user query runs), so
+the workspace file itself cannot be opened from a query either. (The configuration is not
+locked, because the engine tunes settings while it computes; ``ws.sql`` refuses ``SET`` like
+any other non-SELECT statement. Code running in the kernel process is trusted: the scope
+protects what goes through the API, such as queries, filters and URL parameters.)
 
 Rules per table (:func:`table_filter`), in terms of the visible payees ``P``:
 
-* rows of a payee (``payee_id`` in ``P``): payees, hierarchy, quotas, splits, credits, payout
+* rows of a payee (``payee_id`` in ``P``): payees, hierarchy, quotas, credits, payout
   lines, adjustments, disputes, crediting rules, quota set lines, training assignments and
   completions, and any table added later that has a ``payee_id`` column;
-* accounts owned by ``P``; opportunities owned by or split with ``P`` (their stage history);
+* accounts owned by ``P``; opportunities owned by or split with ``P`` (their stage history and
+  all their splits: a rep sees who shares a deal with them, and the engine needs every split
+  of a deal to credit it);
   transactions of those opportunities or credited to ``P``; subscriptions of those accounts;
   plan assignments naming ``P``, their roles or their teams;
 * reference data, all rows: regions, teams, FX rates, periods, plans, calc runs, training
@@ -52,6 +57,7 @@ SPECIAL_FILTERS: dict[str, str] = {
     "accounts": f"owner_id IN {P}",
     "opportunities": f"opportunity_id IN {_OPPS}",
     "opportunity_stage_history": f"opportunity_id IN {_OPPS}",
+    "opportunity_splits": f"opportunity_id IN {_OPPS}",  # a shared deal shows all its splits
     "transactions": (f"opportunity_id IN {_OPPS} OR transaction_id IN "
                      f"(SELECT transaction_id FROM credits WHERE payee_id IN {P})"),
     "subscriptions": f"account_id IN (SELECT account_id FROM accounts WHERE owner_id IN {P})",
@@ -116,7 +122,7 @@ def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def build_sandbox(real: Workspace, user: User, payees: list[str] | None) -> duckdb.DuckDBPyConnection:
-    """A locked, in-memory database with the rows of every canonical table ``user`` may see
+    """An in-memory database (no file access) with the rows of every canonical table ``user`` may see
     (``payees`` = the visible payee ids, None for all)."""
     cur = real.con.cursor()
     box = duckdb.connect(":memory:")
@@ -137,8 +143,7 @@ def build_sandbox(real: Workspace, user: User, payees: list[str] | None) -> duck
         box.execute("CREATE TABLE schema_migrations AS SELECT * FROM __spm_rows")
         box.unregister("__spm_rows")
         for setting in ("SET disabled_filesystems = 'LocalFileSystem'", "SET autoinstall_known_extensions = false",
-                        "SET autoload_known_extensions = false", "SET python_scan_all_frames = false",
-                        "SET lock_configuration = true"):
+                        "SET autoload_known_extensions = false", "SET python_scan_all_frames = false"):
             box.execute(setting)
     except BaseException:
         box.close()
