@@ -28,6 +28,16 @@ class WorkspaceConfig(BaseModel):
     base_currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="reporting currency")
     fiscal_year_start_month: int = Field(1, ge=1, le=12, description="1 = January")
     rounding: RoundingMode = Field(ROUND_HALF_UP, description="default rounding of payout lines")
+    executor: Literal["local", "dask"] = Field(
+        "local", description="where calculations and metrics run: 'local' or 'dask' (docs/scale.md)")
+    dask_address: str | None = Field(None, description="Dask scheduler address for executor 'dask', e.g. "
+                                     "tcp://10.0.0.5:8786 (default: $SPM_DASK_ADDRESS, else the current client)")
+    parquet_inputs: dict[Literal["transactions"], str] = Field(
+        default_factory=dict, description="inputs read from Parquet at run time instead of the database: "
+        "table -> path or glob, local or any fsspec URL (s3://, gs://, abfs://)")
+    parquet_storage_options: dict[str, str] = Field(
+        default_factory=dict, description="fsspec storage options for parquet_inputs (credentials come "
+        "from the environment when omitted)")
 
 
 def read_config(folder: Path) -> WorkspaceConfig:

@@ -120,13 +120,16 @@ class Workspace:
             raise SPMError(f"workspace {self.path} is open read-only")
 
     # ---- compensation engine (spm_kernel.engine) ----
-    def calculate(self, period: str, *, actor: str | None = None, progress: bool = True) -> Any:
+    def calculate(self, period: str, *, actor: str | None = None, progress: bool = True,
+                  executor: Any = None) -> Any:
         """Credits, attainment and payout lines of ``period`` (``2026-03``, ``2026-Q1``,
         ``FY2026``) for every payee, in one transaction; returns the recorded
-        :class:`spm_kernel.engine.Run`. See :mod:`spm_kernel.engine.calculate`."""
+        :class:`spm_kernel.engine.Run`. See :mod:`spm_kernel.engine.calculate`; ``executor``
+        (``"local"``, ``"dask"``, a scheduler address or a ``distributed.Client``): see
+        ``docs/scale.md``."""
         from spm_kernel.engine import calculate
 
-        return calculate(self, period, actor=actor, progress=progress)
+        return calculate(self, period, actor=actor, progress=progress, executor=executor)
 
     def close_period(self, period: str, *, actor: str | None = None, force: bool = False) -> Any:
         """Freeze ``period`` on its latest run (see :mod:`spm_kernel.engine.close`)."""

@@ -526,15 +526,22 @@ def _record_failure(con: duckdb.DuckDBPyConnection, run: Run, exc: BaseException
 
 
 def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, progress: bool = True,
-              crediting: CreditingConfig | None = None) -> Run:
+              crediting: CreditingConfig | None = None, executor: Any = None) -> Run:
     """Calculate ``period`` (``2026-03``, ``2026-Q1``, ``FY2026``) and record the run.
+
+    ``executor``: where the payout lines are computed (``"local"``, ``"dask"``, a scheduler
+    address or a ``distributed.Client``; default: the workspace's ``executor`` setting); see
+    :mod:`spm_kernel.executors` and ``docs/scale.md``. Results are the same either way.
 
     Raises :class:`EngineError` if the period is closed (or overlaps a closed period), and
     whatever crediting, a plan or a plugin raised; in every failure case the workspace is
     left as it was, except for a ``failed`` row in ``calc_runs`` with the error.
     """
+    from spm_kernel.executors import executor_period_lines, resolve_executor, stage_parquet_inputs, unstage_inputs
+
     ws._check_writable()
     fsm = ws.config.fiscal_year_start_month
+    ex = resolve_executor(ws, executor)
     target = parse_period(period, fsm)
     con = ws.con
     refuse_closed(con, target)
@@ -565,6 +572,7 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         raise
     try:
         ws.plugins.hook.spm_before_run(ws=ws, run=run)
+        staged = stage_parquet_inputs(ws, target)
         ensure_period(con, target)
         effective = effective_runs(con, before=target.start, exclude=target.period_id)
         run_ids = [str(r) for r in effective["run_id"]]
@@ -595,7 +603,7 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         adjustments: list[pd.DataFrame] = []
         for closed, hs in todo:
             prior = _prior(pd.concat([history, *adjustments], ignore_index=True), closed.start, hs)
-            recomputed = period_lines(inputs, closed, prior.loc[:, [c for c in LEDGER_LINE_COLUMNS if c in prior]])
+            recomputed = executor_period_lines(ex, inputs, closed, prior.loc[:, [c for c in LEDGER_LINE_COLUMNS if c in prior]])
             accounted = history.loc[(history["period_id"] == closed.period_id)
                                     & (history["plan_id"] != MANUAL_PLAN)].reset_index(drop=True)
             adj = restatement_lines(closed, recomputed, accounted)
@@ -604,7 +612,7 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
                                               period_end=closed.end, line_id=None))
         step("restate")
         prior = _prior(pd.concat([history, *adjustments], ignore_index=True), target.start, h_start)
-        own = period_lines(inputs, target, prior)
+        own = executor_period_lines(ex, inputs, target, prior)
         del inputs
         step("calculate")
         lines = assemble_lines(run, [own, *[a.drop(columns=["period_start", "period_end", "line_id"]) for a in adjustments],
@@ -633,6 +641,7 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
             "period": target.period_id, "lines": run.line_count, "credits": run.credit_count,
             "adjustments": int(sum(len(a) for a in adjustments)), "input_hash": run.input_hash})
         ws.plugins.hook.spm_after_run(ws=ws, run=run)
+        unstage_inputs(con, staged)
         con.execute("COMMIT")
     except BaseException as exc:
         con.execute("ROLLBACK")
