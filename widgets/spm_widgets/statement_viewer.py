@@ -45,6 +45,10 @@ def _plain(value: Any) -> Any:
     """A cell as a plain Python value (None for missing; Decimal kept)."""
     if isinstance(value, (list, dict, Decimal)):
         return value
+    if hasattr(value, "tolist") and not hasattr(value, "item"):
+        return value.tolist()
+    if isinstance(value, (tuple, set)) or getattr(value, "ndim", 0):
+        return list(value)
     if value is None or pd.isna(value):
         return None
     if hasattr(value, "item"):
