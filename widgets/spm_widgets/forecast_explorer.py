@@ -51,7 +51,7 @@ import pandas as pd
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
-    DataTable, ErrorDisplay, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
+    DataTable, ErrorDisplay, read_workspace, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
     section_title, style, workspace_path,
 )
 from spm_widgets.plan_modeler import LatestRunner
@@ -161,12 +161,11 @@ class ForecastExplorerModel(HasTraits):
     def from_path(cls, path: str | Path, forecaster: str | None = None, as_of: str | date | None = None,
                   config: dict[str, Any] | None = None, samples: int = SAMPLES, seed: int = SEED) -> ForecastExplorerModel:
         """Read what is quick (actuals, people, quotas, the origin); fitting waits for :meth:`fit`."""
-        import spm_kernel
         from spm_kernel.errors import SPMError
 
         model = cls(workspace_path=str(Path(path).expanduser().resolve()), config=config or APP_CONFIG,
                     samples=samples, seed=seed)
-        with spm_kernel.open(model.workspace_path, read_only=True) as ws:
+        with read_workspace(model.workspace_path) as ws:
             names = list(ws.registry.forecasters.names())
             if not names:
                 raise SPMError("no forecaster is installed: install one (e.g. pip install spm-forecast-pymc) "
@@ -209,10 +208,9 @@ class ForecastExplorerModel(HasTraits):
     def fit(self) -> None:
         """Predictions from the disk cache, else fit and predict through the forecaster and
         cache them; then :meth:`compute`."""
-        import spm_kernel
 
         clock = time.perf_counter()
-        with spm_kernel.open(self.workspace_path, read_only=True) as ws:
+        with read_workspace(self.workspace_path) as ws:
             path = self.cache_path(_fingerprint(ws))
             hit = path.exists()
             if hit:

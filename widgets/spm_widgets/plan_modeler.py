@@ -44,7 +44,7 @@ import yaml
 from traitlets import Bool, Dict, Float, HasTraits, List, Unicode
 
 from spm_widgets.components import (
-    DataTable, ErrorDisplay, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
+    DataTable, ErrorDisplay, read_workspace, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
     section_title, style, workspace_path,
 )
 
@@ -195,12 +195,11 @@ class PlanModelerModel(HasTraits):
     def from_path(cls, path: str | Path, plan: str | None = None, period: str | None = None) -> PlanModelerModel:
         """Open the workspace read-only, list its plans, load ``plan`` (default: the first
         active plan with a rate table, ``ae-plan`` first), close the workspace."""
-        import spm_kernel
         from spm_kernel.engine.calculate import load_book
         from spm_kernel.errors import SPMError
 
         model = cls(workspace_path=str(Path(path).expanduser().resolve()))
-        with spm_kernel.open(model.workspace_path, read_only=True) as ws:
+        with read_workspace(model.workspace_path) as ws:
             book = load_book(ws)
             choices, active = [], []
             for pid in book.plan_ids():
@@ -218,10 +217,9 @@ class PlanModelerModel(HasTraits):
 
     def select_plan(self, plan: str, period: str | None = None) -> None:
         """Switch to another base plan (edits are reset to it)."""
-        import spm_kernel
         from spm_kernel.engine.calculate import load_book
 
-        with spm_kernel.open(self.workspace_path, read_only=True) as ws:
+        with read_workspace(self.workspace_path) as ws:
             self._load(load_book(ws), plan, period)
 
     def _load(self, book: Any, plan: str, period: str | None) -> None:
@@ -380,10 +378,9 @@ class PlanModelerModel(HasTraits):
     def compute(self) -> Any:
         """Run ``ws.compare(base, edited, period)`` on the workspace (read-only) and fill the
         results; returns the :class:`spm_kernel.engine.compare.Comparison`."""
-        import spm_kernel
 
         key = self.edits_key
-        with spm_kernel.open(self.workspace_path, read_only=True) as ws:
+        with read_workspace(self.workspace_path) as ws:
             types = ws.registry.plan_types
             edited = self.edited_plan(types)
             clock = time.perf_counter()

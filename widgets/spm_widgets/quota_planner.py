@@ -38,7 +38,7 @@ import pandas as pd
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
-    DataTable, ErrorDisplay, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
+    DataTable, ErrorDisplay, read_workspace, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
     section_title, style, workspace_path,
 )
 
@@ -101,10 +101,9 @@ class QuotaPlannerModel(HasTraits):
         """Open the workspace read-only: base currency, the plan years to offer (the year after
         the last quota by default), forecasting if a forecaster is installed; close it.
         Without ``target``, the target is the bottom-up capacity rounded up to a million."""
-        import spm_kernel
 
         model = cls(workspace_path=str(Path(path).expanduser().resolve()), method=method)
-        with spm_kernel.open(model.workspace_path, read_only=True) as ws:
+        with read_workspace(model.workspace_path) as ws:
             model.base_currency = ws.config.base_currency
             rows = ws.con.execute("SELECT max(period_end) FROM quotas").fetchall()
             last = rows[0][0] if rows and rows[0][0] is not None else date.today()
@@ -142,7 +141,6 @@ class QuotaPlannerModel(HasTraits):
         import time
         import warnings
 
-        import spm_kernel
         from spm_kernel.planning import PlanningWarning, allocate_quotas
 
         key = self.settings_key
@@ -150,7 +148,7 @@ class QuotaPlannerModel(HasTraits):
         if key in _CACHE:
             plan, report = _CACHE[key]
         else:
-            with spm_kernel.open(self.workspace_path, read_only=True) as ws, warnings.catch_warnings():
+            with read_workspace(self.workspace_path) as ws, warnings.catch_warnings():
                 warnings.simplefilter("ignore", PlanningWarning)  # kept in plan.notes, shown on the page
                 warnings.simplefilter("ignore", UserWarning)
                 plan = allocate_quotas(ws, **self.options())
