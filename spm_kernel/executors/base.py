@@ -137,6 +137,18 @@ class DaskExecutor:
             self.client.close()
 
 
+_CONNECTED: dict[str, DaskExecutor] = {}
+
+
+def _connected(address: str) -> DaskExecutor:
+    """One client per scheduler address for the life of the process (connecting takes a
+    moment; the client closes when the process exits)."""
+    known = _CONNECTED.get(address)
+    if known is None or known.client.status not in ("running", "connecting"):
+        known = _CONNECTED[address] = DaskExecutor(address)
+    return known
+
+
 def resolve_executor(ws: Workspace | None, executor: Any = None) -> Executor:
     """The executor for one call: ``executor`` if given, else the workspace's setting.
 
@@ -154,7 +166,7 @@ def resolve_executor(ws: Workspace | None, executor: Any = None) -> Executor:
         if executor == "dask":
             address = (ws.config.dask_address if ws is not None else None) or os.environ.get("SPM_DASK_ADDRESS")
             if address:
-                return DaskExecutor(address)
+                return _connected(address)
             try:
                 from distributed import get_client
 
@@ -163,7 +175,7 @@ def resolve_executor(ws: Workspace | None, executor: Any = None) -> Executor:
                 raise ExecutorError("executor 'dask' needs a scheduler: set dask_address in workspace.yaml, "
                                     "$SPM_DASK_ADDRESS, or pass executor=Client(...)") from None
         if "://" in executor:
-            return DaskExecutor(executor)
+            return _connected(executor)
         raise ExecutorError(f"unknown executor {executor!r}: expected 'local', 'dask', a scheduler address "
                             "('tcp://host:8786') or a distributed.Client")
     from distributed import Client

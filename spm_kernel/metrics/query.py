@@ -59,7 +59,7 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
                     period: str | Period | Sequence[str | Period] | None = None, *,
                     freq: PeriodKind | None = None, window: Window = "period", scope: str | None = None,
                     as_of: date | None = None, options: MetricOptions | dict[str, Any] | None = None,
-                    ) -> pd.DataFrame:
+                    executor: Any = None, partition: tuple[int, int] | None = None) -> pd.DataFrame:
     """KPIs as a tidy DataFrame: one row per (metric, group, window).
 
     * ``names``: a metric name or a list (None: every registered metric that supports ``by``);
@@ -72,7 +72,12 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
     * ``scope``: ``"team:EMEA"``, ``"region:EU"``, ``"manager:P001"``, ``"payee:P007"``,
       ``"segment:SMB"`` (ids or names) restricts the payees looked at;
     * ``as_of``: "today" for the pipeline snapshot (default: today);
-    * ``options``: :class:`MetricOptions` or a dict of its fields.
+    * ``options``: :class:`MetricOptions` or a dict of its fields;
+    * ``executor``: ``"local"``, ``"dask"``, a scheduler address or a ``distributed.Client``
+      (default: the workspace's setting): on Dask, groups are computed by partition on the
+      workers (:mod:`spm_kernel.executors.metrics`), with the same rows;
+    * ``partition``: ``(i, n)``, used by the Dask executor: only the groups whose key hashes
+      to ``i`` modulo ``n``.
 
     Columns: ``metric``, the grain's key column (``payee_id``, ``manager_id``, ``team_id``,
     ``region_id``, ``segment``, ``product`` or ``company``), ``period`` (its label),
@@ -81,11 +86,21 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
     None where undefined. Every query reads the tables as they are now: newly loaded data
     shows at the next call.
     """
+    if partition is None and (executor is not None or ws.config.executor != "local"):
+        from spm_kernel.executors.metrics import distributed_metrics
+
+        spread = distributed_metrics(ws, names, by, executor, period=period, freq=freq, window=window, scope=scope,
+                                     as_of=as_of, options=options)
+        if spread is not None:
+            return spread
     metrics = resolve_metrics(ws, names, by)
     key_col = GRAINS[by]
     columns = metric_columns(by)
     with MetricContext.open(ws, by, period, freq=freq, window=window, scope=scope, as_of=as_of,
                             options=options) as ctx:
+        if partition is not None:  # keep this partition's groups only
+            for table in (ctx.members, ctx.grid):
+                ctx.execute(f"DELETE FROM {table} WHERE hash(key) % {int(partition[1])} <> {int(partition[0])}")
         windows = ctx.frame(f"SELECT period, period_start, period_end FROM {ctx.windows} ORDER BY ord")
         parts = []
         for metric in metrics:
