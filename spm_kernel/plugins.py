@@ -58,6 +58,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "spm_kernel.metrics.builtin.ramp",
     "spm_kernel.reports.performance_cli",
     "spm_kernel.auth.commands",  # spm users, spm audit (issue 9)
+    "spm_kernel.training.commands",  # spm training (issue 10)
 )
 
 

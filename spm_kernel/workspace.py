@@ -198,6 +198,15 @@ class Workspace:
 
         return QuotaSets(self)
 
+    # ---- training (spm_kernel.training) ----
+    @property
+    def training(self) -> Any:
+        """Training modules, paths, assignments, completions and the measured effect (see
+        :mod:`spm_kernel.training`)."""
+        from spm_kernel.training import Training
+
+        return Training(self)
+
     # ---- lifecycle ----
     @property
     def plans_dir(self) -> Path:

@@ -32,7 +32,7 @@ from spm_kernel.demo.market import fx_rates, spend
 from spm_kernel.demo.org import VP_ID, build_org
 from spm_kernel.demo.quotas import director_usd, quota_table, vp_quotas
 from spm_kernel.demo.sales import build_sales
-from spm_kernel.demo.training import modules_frame, training_tables
+from spm_kernel.demo.training import modules_frame, paths_frames, rules_frame, training_tables
 from spm_kernel.demo.util import NO_END, to_dates
 from spm_kernel.store.schema import LINEAGE, TableSpec, get_table
 
@@ -40,7 +40,8 @@ from spm_kernel.store.schema import LINEAGE, TableSpec, get_table
 TABLE_ORDER: tuple[str, ...] = (
     "regions", "teams", "payees", "hierarchy", "accounts", "opportunities",
     "opportunity_stage_history", "opportunity_splits", "transactions", "quotas", "fx_rates",
-    "spend", "subscriptions", "training_modules", "training_assignments", "training_completions",
+    "spend", "subscriptions", "training_modules", "training_paths", "training_path_modules", "training_rules",
+    "training_assignments", "training_completions",
 )
 _LINEAGE = {c.name for c in LINEAGE}
 _ARROW_TYPES = {"DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"), "BOOLEAN": pa.bool_(),
@@ -133,7 +134,9 @@ def generate_company_tables(seed: int, scale: int) -> dict[str, pa.Table]:
     tables = {
         "regions": regions, "payees": vp, "hierarchy": hierarchy,
         "fx_rates": fx_rates(company_rng(seed, 1)), "spend": spend(company_rng(seed, 2), scale),
-        "training_modules": modules_frame(), "training_assignments": assignments,
+        "training_modules": modules_frame(), "training_paths": paths_frames()[0],
+        "training_path_modules": paths_frames()[1], "training_rules": rules_frame(),
+        "training_assignments": assignments,
         "training_completions": completions,
     }
     return {name: to_arrow(cols, name) for name, cols in tables.items()}

@@ -59,6 +59,32 @@ _CONTENT = {
     "forecasting": "Commit, best case and pipeline: calling a number you can defend.",
 }
 
+# Learning paths per role (path_id, name, role or None for everyone, description, modules in order)
+PATHS: tuple[tuple[str, str, str | None, str, tuple[str, ...]], ...] = (
+    ("PATH-REP-ONB", "Rep onboarding", "rep", "The first month of a new rep.",
+     ("TRN-ONB-01", "TRN-ONB-02", "TRN-ONB-03")),
+    ("PATH-MGR-ONB", "Manager onboarding", "manager", "The first month of a new manager.", ("TRN-MGR-01",)),
+    ("PATH-NEG", "Negotiation", "rep", "For reps whose win rate trails their peers.",
+     ("TRN-NEG-01", "TRN-NEG-02")),
+    ("PATH-CMP", "Annual compliance", None, "Every employee, every year.", ("TRN-CMP-01",)),
+    ("PATH-OVL", "Overlay specialist", "overlay", "Product depth for overlay specialists.", ("TRN-OVL-01",)),
+    ("PATH-MGR", "Manager skills", "manager", "Forecasting for first-line managers.", ("TRN-MGR-02",)),
+    ("PATH-REP-GROW", "Rep growth", "rep", "Optional modules a rep may take at any time.",
+     ("TRN-PRO-01", "TRN-VAL-01")),
+)
+# The rules that reproduce the demo's assignments (rule_id, path, kind, role, metric, percentile,
+# due_days, repeat_days, description). The demo picked its negotiation cohort by latent skill;
+# the rule uses what an enablement team can see: win rate below the peers' 25th percentile.
+RULES: tuple[tuple[str, str, str, str | None, str | None, int | None, int, int | None, str], ...] = (
+    ("R-REP-ONB", "PATH-REP-ONB", "new_hire", "rep", None, None, 30, None, "New reps: onboarding in 30 days"),
+    ("R-MGR-ONB", "PATH-MGR-ONB", "new_hire", "manager", None, None, 30, None,
+     "New managers: coaching in 30 days"),
+    ("R-CMP", "PATH-CMP", "role", None, None, None, 58, 300, "Everyone: compliance every year"),
+    ("R-OVL", "PATH-OVL", "role", "overlay", None, None, 60, None, "Overlay specialists: the product deep dive"),
+    ("R-NEG", "PATH-NEG", "kpi_gap", "rep", "win_rate", 25, 45, None,
+     "Win rate below the peers' 25th percentile: the negotiation path"),
+)
+
 # completion probability and median days to complete, by reason
 _COMPLETION = {"onboarding": (0.96, 10.0), "compliance": (0.97, 18.0), "kpi gap: win rate": (0.82, 20.0),
                "role: overlay": (0.9, 15.0), "role: manager": (0.88, 14.0)}
@@ -76,6 +102,26 @@ def modules_frame() -> pd.DataFrame:
         rows.append({"module_id": module_id, "title": title, "skill": skill, "format": fmt,
                      "duration_minutes": minutes, "content": content, "link": link})
     return pd.DataFrame(rows)
+
+
+def paths_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training_paths, training_path_modules) of the demo catalogue."""
+    paths = pd.DataFrame([{"path_id": p, "name": n, "role": r, "description": d} for p, n, r, d, _ in PATHS])
+    members = pd.DataFrame([{"path_id": p, "module_id": m, "position": i}
+                            for p, _, _, _, mods in PATHS for i, m in enumerate(mods, start=1)])
+    return paths, members
+
+
+def rules_frame() -> pd.DataFrame:
+    """The demo's assignment rules (``training_rules``); percentiles in hundredths."""
+    rows = [{"rule_id": r, "path_id": p, "kind": k, "role": role, "metric": metric,
+             "percentile": None if pct is None else pct * 100, "min_peers": 4 if k == "kpi_gap" else None,
+             "due_days": due, "repeat_days": repeat, "description": text}
+            for r, p, k, role, metric, pct, due, repeat, text in RULES]
+    frame = pd.DataFrame(rows)
+    for col in ("percentile", "min_peers", "repeat_days"):
+        frame[col] = frame[col].astype("Int64")
+    return frame
 
 
 def _active_on(payees: pd.DataFrame, d: int) -> np.ndarray:
