@@ -39,7 +39,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -127,10 +127,10 @@ STYLE = """
 # ---- formatting ----
 def format_money(value: Any, currency: str = "", places: int = 2) -> str:
     """An amount with thousands separators and ``places`` decimals: '1,234.50 USD'; '–' when
-    missing. ``Decimal`` values are formatted exactly (no float on the way)."""
+    missing. ``Decimal`` values are rounded half up and formatted exactly (no float on the way)."""
     if value is None or (not isinstance(value, (str, Decimal)) and pd.isna(value)):
         return "–"
-    amount = Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+    amount = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     text = f"{amount:,.{places}f}"
     return f"{text} {currency}".strip()
 

@@ -401,7 +401,12 @@ class DashboardView(widgets.VBox):
         for dd in (self.period, self.region, self.segment, self.team):
             dd.style.description_width = "60px"
         self._set_options()
-        filters = widgets.HBox([self.period, self.region, self.segment, self.team, self.loading])
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh",
+                                             tooltip="read the workspace again", layout=widgets.Layout(width="100px"))
+        self.refresh_button.add_class("spm-refresh")
+        self.refresh_button.on_click(self._on_refresh)
+        filters = widgets.HBox([self.period, self.region, self.segment, self.team, self.refresh_button,
+                                self.loading])
         filters.add_class("spm-filters")
         self.scope = widgets.HTML()
         self.scope.add_class("spm-scope")
@@ -478,6 +483,10 @@ class DashboardView(widgets.VBox):
                 self._set_team_options()
         finally:
             self._updating = False
+        self._apply()
+
+    def _on_refresh(self, button: widgets.Button) -> None:
+        self.model.clear_cache()
         self._apply()
 
     def _apply(self) -> None:

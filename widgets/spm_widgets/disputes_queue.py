@@ -56,14 +56,19 @@ def _plain(value: Any) -> Any:
 
 
 def analyst_name() -> str:
-    """Who acts in the disputes app: the notebook variable ``SPM_USER`` or the ``SPM_USER`` /
-    ``SPM_ANALYST`` environment variables, else ``analyst``."""
-    from spm_widgets.components import current_user
+    """Who acts in the disputes app (recorded in the audit log): the notebook variable
+    ``SPM_USER`` (set by the server for the signed-in user), else the ``SPM_ANALYST`` or
+    ``SPM_USER`` environment variable, else ``analyst``. Never from the URL."""
+    import sys
 
-    try:
-        return current_user()
-    except UserFacingError:
-        return os.environ.get(ANALYST_ENV, "") or "analyst"
+    from spm_widgets.components import USER_VARIABLE
+
+    main = sys.modules.get("__main__")
+    signed_in = getattr(main, USER_VARIABLE, None) if main is not None else None
+    for candidate in (signed_in, os.environ.get(ANALYST_ENV), os.environ.get(USER_VARIABLE)):
+        if candidate and str(candidate).strip():
+            return str(candidate).strip()
+    return "analyst"
 
 
 class DisputesModel(HasTraits):

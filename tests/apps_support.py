@@ -1,0 +1,80 @@
+"""Shared by the widget and app tests of the manager dashboard, rep statement and disputes
+apps: the demo company with two calculated months, and one `spm app` server per module.
+
+* :func:`calculated_demo` copies the session's scale-1 demo template once per test process
+  and calculates 2026-09 (closed) and 2026-10 (open) in it; each caller gets its own copy.
+* :func:`start_app_server` starts the real ``spm app`` console script (its own process
+  group, extra environment variables for its kernels) and waits for its URL;
+  :func:`stop_app_server` stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import SPM_SCRIPT, AppServer, _stop_group, free_port
+
+CLOSED, OPEN = "2026-09", "2026-10"
+REP = "P0000022"  # a rep paid a commission, a SPIFF line and a draw top-up in 2026-10
+_BUILT: dict[str, Path] = {}
+
+
+def calculated_demo(template: Path, target: Path) -> Path:
+    """A private copy of the demo with 2026-09 calculated and closed and 2026-10 calculated."""
+    import spm_kernel
+
+    key = str(template)
+    if key not in _BUILT:
+        base = template.parent.parent / f"{template.parent.name}-calculated" / "northwind"
+        if not base.exists():
+            shutil.copytree(template, base)
+            with spm_kernel.open(base) as ws:
+                ws.calculate(CLOSED, actor="test", progress=False)
+                ws.close_period(CLOSED, actor="test")
+                ws.calculate(OPEN, actor="test", progress=False)
+        _BUILT[key] = base
+    shutil.copytree(_BUILT[key], target)
+    return target
+
+
+def start_app_server(workspace: Path, log_dir: Path, env: dict[str, str] | None = None,
+                     timeout: float = 120.0) -> AppServer:
+    """``spm app --workspace W --port <free> --no-browser`` with ``env`` added for its kernels."""
+    port = free_port()
+    cmd = [str(SPM_SCRIPT), "app", "--workspace", str(workspace), "--port", str(port), "--no-browser"]
+    log = log_dir / f"spm-app-{port}.log"
+    full_env = {**os.environ, **(env or {})}
+    with log.open("wb") as err:
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=full_env,
+                                   start_new_session=True)
+    server = AppServer(f"http://127.0.0.1:{port}/", port, process, log)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            lines.put(raw.decode(errors="replace").rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    expected = f"SPM workbench: {server.url}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if lines.get(timeout=0.5) == expected:
+                return server
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+    _stop_group(process)
+    raise AssertionError(f"`spm app` did not print {expected!r} (exit code {process.poll()}); "
+                         f"its log:\n{server.log_tail()}")
+
+
+def stop_app_server(server: AppServer) -> None:
+    _stop_group(server.process)
