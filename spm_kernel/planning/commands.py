@@ -264,5 +264,6 @@ def spm_cli_commands(app: typer.Typer) -> None:
             for note in result.notes:
                 typer.echo(f"note: {note}")
             if out is not None:
-                result.moves.to_csv(out, index=False)
+                from spm_kernel.exports import write_csv
+                write_csv(result.moves, out)
                 typer.echo(f"moves written to {out}")

@@ -5,6 +5,10 @@ Sheets: Summary (headline KPIs and, if given, industry benchmarks), Trend (with 
 chart), Leaderboard (every rep, with an attainment chart), Teams, Peers (every rep x KPI
 with percentile and gaps), Improvement (areas per team and per rep), Pipeline (with a
 stacked chart).
+
+Every text cell (names, labels, headers, titles) is written with ``write_string`` after
+:func:`spm_kernel.exports.neutralise`, so a team or rep named ``=cmd|...`` is shown as text,
+never run as a formula.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
+from spm_kernel.exports import neutralise
 from spm_kernel.reports.performance import PerformanceReport
 
 
@@ -50,15 +55,15 @@ class _Book:
                 number = round(number, 2)  # money: rounded to the cent before xlsx stores a float
             ws.write_number(row, col, number, self.formats.get(kind, self.formats["text"]))
         else:
-            ws.write(row, col, str(value) if not isinstance(value, bool) else ("yes" if value else "no"),
-                     self.formats["wrap" if kind == "wrap" else "text"])
+            ws.write_string(row, col, neutralise(value) if not isinstance(value, bool) else ("yes" if value else "no"),
+                            self.formats["wrap" if kind == "wrap" else "text"])
 
     def table(self, ws: Any, top: int, frame: pd.DataFrame, columns: list[tuple[str, str, str | None]],
               widths: dict[str, int] | None = None) -> int:
         """Write ``frame``'s ``columns`` ((column, header, kind or None = per-row unit)) from
         row ``top``; returns the row after the table."""
         for c, (_, header, _) in enumerate(columns):
-            ws.write(top, c, header, self.head)
+            ws.write_string(top, c, neutralise(header), self.head)
             ws.set_column(c, c, (widths or {}).get(header, max(10, min(40, len(header) + 4))))
         for r, (_, row) in enumerate(frame.iterrows(), start=top + 1):
             for c, (col, _, kind) in enumerate(columns):
@@ -76,8 +81,9 @@ def write_xlsx(report: PerformanceReport, path: str | Path) -> Path:
     wb, cur = book.wb, report.base_currency
 
     summary = wb.add_worksheet("Summary")
-    summary.write(0, 0, f"{report.company}: performance report {report.period}, {report.scope_label}", book.title)
-    summary.write(1, 0, f"{report.period_start} to {report.period_end}; pipeline as of {report.as_of}; "
+    summary.write_string(0, 0, neutralise(f"{report.company}: performance report {report.period}, "
+                                          f"{report.scope_label}"), book.title)
+    summary.write_string(1, 0, f"{report.period_start} to {report.period_end}; pipeline as of {report.as_of}; "
                         f"amounts in {cur}; generated {report.generated_at:%Y-%m-%d %H:%M}", book.sub)
     kpis = report.kpis.assign(better=np.where(report.kpis["higher_is_better"], "higher", "lower"))
     row = book.table(summary, 3, kpis, [

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from spm_kernel.exports import FORMULA_PREFIXES, neutralise  # noqa: F401 - the one rule for every export
+
 if TYPE_CHECKING:
     from spm_kernel.reports.statements import Statement
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 NAVY = "#1f3a5f"
 LINE_SHEET_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (column, header, kind: text | money | pct | int | share | wrap)
@@ -46,12 +47,6 @@ CREDIT_SHEET_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("source_currency", "Source currency", "text"), ("fx_rate", "FX rate", "fx"), ("amount", "Amount", "money"),
     ("currency", "Currency", "text"), ("components", "Components", "text"), ("credit_id", "Credit id", "text"),
 )
-
-
-def neutralise(value: Any) -> str:
-    """Text safe for a spreadsheet cell: a leading ``'`` when it starts like a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _missing(value: Any) -> bool:
@@ -110,7 +105,7 @@ class _Writer:
     def table(self, ws: Any, top: int, frame: pd.DataFrame, columns: tuple[tuple[str, str, str], ...],
               widths: dict[str, int]) -> int:
         for c, (_, header, _) in enumerate(columns):
-            ws.write_string(top, c, header, self.f["head"])
+            ws.write_string(top, c, neutralise(header), self.f["head"])
             ws.set_column(c, c, widths.get(header, max(10, len(header) + 3)))
         for r, row in enumerate(frame.to_dict("records"), start=top + 1):
             for c, (col, _, kind) in enumerate(columns):
