@@ -114,6 +114,14 @@ class MetricOptions:
     ramp_max_months: int = 24       # a rep not ramped within this many months is not counted
     rep_roles: tuple[str, ...] = ("rep",)
 
+    def __post_init__(self) -> None:
+        from spm_kernel.store.schema import get_table
+
+        allowed = get_table("payees").column("role").choices or ()
+        wrong = [r for r in self.rep_roles if r not in allowed]
+        if wrong:  # a whitelist: the roles go into SQL text
+            raise MetricError(f"unknown role(s) {wrong} in rep_roles; payee roles are: {', '.join(allowed)}")
+
     @classmethod
     def of(cls, options: MetricOptions | dict[str, Any] | None) -> MetricOptions:
         if options is None:

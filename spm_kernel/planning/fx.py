@@ -69,12 +69,12 @@ def planning_rates(ws: Workspace, currencies: list[str] | set[str], on: date,
             raise PlanningError(f"planning rate for {cur} must be positive, got {value}")
         out[cur] = value
     if wanted:
-        listed = ", ".join(f"'{c}'" for c in wanted)
         rows = ws.con.execute(f"""
             WITH q AS ({quotes_sql(base)})
             SELECT currency, coalesce(arg_max(rate, rate_date) FILTER (WHERE rate_date <= ?),
                                       arg_min(rate, rate_date)) AS rate
-            FROM q WHERE currency IN ({listed}) GROUP BY currency""", [on]).fetchall()
+            FROM q WHERE list_contains(CAST(? AS VARCHAR[]), currency) GROUP BY currency""",
+            [on, wanted]).fetchall()
         found = {str(c): Decimal(str(r)) for c, r in rows if r is not None}
         missing = [c for c in wanted if c not in found]
         if missing:

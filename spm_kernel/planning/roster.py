@@ -59,12 +59,24 @@ def periods_of(year: PlanYear, cadence: str, fiscal_year_start_month: int = 1) -
     raise PlanningError(f"unknown cadence {cadence!r}: expected month, quarter or year")
 
 
+def check_roles(roles: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``roles`` if each is a payee role (``payees.role`` choices), else a PlanningError: a
+    whitelist, because the roles are written into SQL text."""
+    from spm_kernel.store.schema import get_table
+
+    allowed = get_table("payees").column("role").choices or ()
+    wrong = [r for r in roles if r not in allowed]
+    if wrong:
+        raise PlanningError(f"unknown role(s) {wrong}; payee roles are: {', '.join(allowed)}")
+    return tuple(roles)
+
+
 def carriers(ws: object, year: PlanYear, roles: tuple[str, ...] = ("rep",)) -> pd.DataFrame:
     """The quota carriers of the plan year: ``payee_id, name, role, team_id, region_id,
     segment, currency, hire_date, termination_date`` (team and region ``(none)`` if missing)."""
     if not roles:
         raise PlanningError("no roles given: name the roles that carry quotas, e.g. ('rep',)")
-    listed = ", ".join(f"'{r}'" for r in roles)
+    listed = ", ".join(f"'{r}'" for r in check_roles(roles))
     frame = ws.sql(f"""
         SELECT p.payee_id, p.name, p.role, coalesce(p.team_id, '{NONE}') AS team_id,
                coalesce(p.region_id, t.region_id, '{NONE}') AS region_id, p.segment, p.currency,

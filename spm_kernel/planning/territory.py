@@ -276,8 +276,10 @@ def _frames_from_workspace(ws: Workspace, on: date | None, roles: tuple[str, ...
                            rates: dict[str, Decimal] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     from spm_kernel.planning.fx import planning_rates
 
+    from spm_kernel.planning.roster import check_roles
+
     day = on or date.today()
-    listed = ", ".join(f"'{r}'" for r in roles)
+    listed = ", ".join(f"'{r}'" for r in check_roles(roles))
     reps = ws.sql(f"""
         SELECT p.payee_id, coalesce(p.region_id, t.region_id) AS region_id, p.segment, p.team_id
         FROM payees p LEFT JOIN teams t ON t.team_id = p.team_id
