@@ -490,8 +490,15 @@ class ForecastExplorerView(widgets.VBox):
         self.status.value = f"forecast {source} in {m.fit_seconds:.1f} s"
 
 
+CONFIG_ENV = "SPM_FORECAST_CONFIG"
+
+
 def forecast_explorer_app(path: str | None = None, **options: Any) -> widgets.Widget:
     """The forecast explorer on the workspace at ``path`` (default: ``SPM_WORKSPACE``), or a
-    friendly error panel. ``options`` go to :meth:`ForecastExplorerModel.from_path`."""
+    friendly error panel. ``options`` go to :meth:`ForecastExplorerModel.from_path`; without a
+    ``config``, the JSON in ``SPM_FORECAST_CONFIG`` (if set) replaces :data:`APP_CONFIG` (a
+    server-wide choice, e.g. a smaller sampler on a slow machine)."""
+    if "config" not in options and os.environ.get(CONFIG_ENV):
+        options["config"] = json.loads(os.environ[CONFIG_ENV])
     return build_app(lambda: ForecastExplorerView(ForecastExplorerModel.from_path(path or workspace_path(), **options)),
                      "forecast explorer")
