@@ -192,7 +192,9 @@ def serve(
     url = app_url(port)
     profile = Path(tempfile.mkdtemp(prefix="spm-app-ipython-"))
     env["IPYTHONDIR"] = str(write_kernel_profile(profile))
-    process = subprocess.Popen(voila_command(apps_dir, port), env=env)
+    from spm_kernel.auth.identity import with_authentication  # sign-in when the workspace has users (issue 9)
+
+    process = subprocess.Popen(with_authentication(voila_command(apps_dir, port), workspace), env=env)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -376,7 +378,7 @@ def index_html(apps_dir: Path | None = None, company: str = "") -> str:
     for app in apps:
         tags = f'<span class="spm-tag">{html.escape(str(app["audience"]))}</span>' if app["audience"] else ""
         if app["per_user"]:
-            tags += '<span class="spm-tag spm-tag-user">shows your own data</span>'
+            tags += '<span class="spm-tag spm-tag-user">uses your sign-in</span>'
         cards.append(
             f'<a class="spm-index-card" data-app="{html.escape(str(app["name"]))}" '
             f'href="{html.escape(str(app["name"]))}" target="_self">'
