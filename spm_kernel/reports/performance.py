@@ -75,6 +75,8 @@ class PerformanceReport:
     pipeline: pd.DataFrame          # close_month, stage, amount, deals (open pipeline as of as_of)
     bands: pd.DataFrame             # metric, label, unit, p10, p25, median, p75, p90, scope_value, external
     notes: list[str] = field(default_factory=list)
+    # the latest stored training-effect estimates (spm_kernel.training.effect.latest_estimates)
+    training: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def title(self) -> str:
@@ -189,13 +191,26 @@ def build_performance_report(ws: Workspace, period: str, scope: str | None = Non
                      "fill in once the period is calculated (spm calc).")
     if leaderboard.empty:
         notes.append("No rep in this scope has a quota or a booking in the period.")
+    training = _training_effects(ws, notes)
     return PerformanceReport(
         company=ws.config.name, period=current.period_id, period_start=current.start,
         period_end=current.end, scope=scope or "company", scope_label=_scope_label(ws, scope),
         base_currency=ws.config.base_currency, as_of=as_of, pipeline_date=pipeline_date, generated_at=datetime.now().replace(microsecond=0),
         kpis=kpis, trend=trend, leaderboard=leaderboard, teams=teams, peers=peers,
         areas_payee=areas_payee, areas_team=areas_team, external=external, pipeline=pipeline,
-        bands=bands, notes=notes)
+        bands=bands, notes=notes, training=training)
+
+
+def _training_effects(ws: Workspace, notes: list[str]) -> pd.DataFrame:
+    """The stored training-effect estimates (fitting is ``spm training effect``'s job, not the
+    report's); a note when there are completions but no estimate yet."""
+    from spm_kernel.training.effect import latest_estimates
+
+    effects = latest_estimates(ws)
+    if effects.empty and ws.count("training_completions"):
+        notes.append("Training completions are recorded but no training effect has been estimated yet "
+                     "(spm training effect).")
+    return effects
 
 
 def _leaderboard(ws: Workspace, peers: pd.DataFrame) -> pd.DataFrame:

@@ -97,5 +97,6 @@ def render_html(report: PerformanceReport) -> str:
         "external": _records(report.external),
         "pipeline_total": float(report.pipeline["amount"].sum()) if not report.pipeline.empty else 0.0,
         "pipeline_deals": int(report.pipeline["deals"].sum()) if not report.pipeline.empty else 0,
+        "training": _records(report.training),
     }
     return _environment().get_template(TEMPLATE).render(**context)
