@@ -77,6 +77,25 @@ def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decima
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
 
 
+def _marked(tag: str) -> None:
+    """Re-register the constructor of ``tag`` so a value it cannot build (``2026-02-30``, an
+    integer of 5,000 digits) is a YAML error at its line, not a raw ValueError."""
+    inner = _DecimalLoader.yaml_constructors[tag]
+
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        try:
+            return inner(loader, node)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} cannot be read: {exc}",
+                                                    node.start_mark) from None
+
+    _DecimalLoader.add_constructor(tag, construct)
+
+
+for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:timestamp"):
+    _marked(_tag)
+
+
 def _line_map(node: yaml.Node, path: Loc = (), out: dict[Loc, int] | None = None) -> dict[Loc, int]:
     """Map every path inside the document to its 1-based line."""
     out = {} if out is None else out
@@ -92,18 +111,86 @@ def _line_map(node: yaml.Node, path: Loc = (), out: dict[Loc, int] | None = None
     return out
 
 
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 64
+MAX_PLAN_CHARS = 2_000_000
+
+
+def _flow_depth_line(text: str) -> int | None:
+    """The line where ``[``/``{`` brackets first nest deeper than :data:`MAX_YAML_DEPTH` (the
+    YAML parser recurses once per level, so ``[[[[...`` is refused before it is parsed)."""
+    if text.count("[") + text.count("{") <= MAX_YAML_DEPTH:
+        return None
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for ch in line:
+            if ch in "[{":
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    return number
+            elif ch in "]}":
+                depth = max(0, depth - 1)
+    return None
+
+
+def _check_size(node: yaml.Node, file: str) -> None:
+    """Refuse a document that expands (through YAML aliases: ``&a [*b, *b, ...]``, the
+    "billion laughs") to more than :data:`MAX_YAML_VALUES` values or nests deeper than
+    :data:`MAX_YAML_DEPTH`, before anything walks or builds it. Stops counting at the limit."""
+    count = 0
+    stack: list[tuple[yaml.Node, int]] = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            raise PlanValidationError([Problem(file, "", None, f"the plan expands to more than {MAX_YAML_VALUES:,} "
+                                                               f"values (YAML aliases?); a plan is much smaller")])
+        if depth > MAX_YAML_DEPTH:
+            raise PlanValidationError([Problem(file, "", current.start_mark.line + 1,
+                                               f"values are nested more than {MAX_YAML_DEPTH} levels deep")])
+        if isinstance(current, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in current.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    line = key_node.start_mark.line + 1
+                    if key_node.value in seen:  # YAML would silently keep the last one
+                        raise PlanValidationError([Problem(
+                            file, str(key_node.value), line,
+                            f"{key_node.value!r} is given twice (also on line {seen[key_node.value]})")])
+                    seen[key_node.value] = line
+                stack.append((key_node, depth + 1))
+                stack.append((value_node, depth + 1))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in current.value)
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, dict[Loc, int]]:
-    """The document and its line map; a YAML syntax error becomes a PlanValidationError."""
-    loader = _DecimalLoader(text)
+    """The document and its line map; a YAML syntax error, a document nested too deeply or one
+    that expands to too many values (an alias bomb) becomes a PlanValidationError."""
+    if len(text) > MAX_PLAN_CHARS:
+        raise PlanValidationError([Problem(file, "", None, f"the file is {len(text):,} characters long; a plan "
+                                                           f"file is at most {MAX_PLAN_CHARS:,}")])
+    deep = _flow_depth_line(text)
+    if deep is not None:
+        raise PlanValidationError([Problem(file, "", deep, f"values are nested more than {MAX_YAML_DEPTH} levels deep")])
+    try:
+        loader = _DecimalLoader(text)
+    except yaml.YAMLError as exc:  # characters YAML does not allow (NUL, most controls)
+        raise PlanValidationError([Problem(file, "", None, f"not valid YAML: {exc}")]) from None
     try:
         node = loader.get_single_node()
         if node is None:
             raise PlanValidationError([Problem(file, "", 1, "the file is empty; expected a plan mapping")])
+        _check_size(node, file)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise PlanValidationError([Problem(file, "", line, f"not valid YAML: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise PlanValidationError([Problem(file, "", None, f"not valid YAML: {exc}")]) from None
+    except RecursionError:
+        raise PlanValidationError([Problem(file, "", None, "not valid YAML: nested too deeply to read")]) from None
     finally:
         loader.dispose()
     return data, _line_map(node)

@@ -99,7 +99,7 @@ class PlanFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plan_id: str = Field(pattern=PLAN_ID_PATTERN)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2_147_483_647)  # stored as INTEGER
     name: str = Field(min_length=1)
     description: str = ""
     status: PlanStatus = "active"
