@@ -67,6 +67,7 @@ def serve(n_deals: int, cert_pem: bytes, key_pem: bytes, conn: Any) -> None:
     context.load_cert_chain(str(folder / "cert.pem"))
     fake = FakeSalesforce(org(n_deals), token=TOKEN, batch_size=2000, ssl_context=context).start()
     fake.prepare_times()  # the server's own bookkeeping, outside every timed run
+    fake.prepare_index("OpportunityHistory", "OpportunityId")
     conn.send(fake.port)
     while True:
         command = conn.recv()
@@ -86,6 +87,7 @@ def serve(n_deals: int, cert_pem: bytes, key_pem: bytes, conn: Any) -> None:
                     {"Id": f"008{deal['Id'][3:]}9", "OpportunityId": deal["Id"], "StageName": "Closed Won",
                      "CreatedDate": "2024-03-05T00:00:00.000+0000", "IsDeleted": False, "SystemModstamp": stamp})
         fake.prepare_times()
+        fake.prepare_index("OpportunityHistory", "OpportunityId")  # rows were added: index them now
         conn.send("changed")
 
 

@@ -53,7 +53,7 @@ def _input_frame(data: pd.DataFrame | Path | str, read_file: Callable[[Path], pd
                  ) -> tuple[pd.DataFrame, str, list[int], list[dict[str, object]]]:
     if isinstance(data, pd.DataFrame):
         _check_columns(data, "DataFrame")
-        frame = frame_to_strings(data.reset_index(drop=True))
+        frame = _as_text(data.reset_index(drop=True))
         return frame, "DataFrame", list(range(1, len(frame) + 1)), []
     path = Path(data)
     if not path.is_file():
@@ -65,9 +65,30 @@ def _input_frame(data: pd.DataFrame | Path | str, read_file: Callable[[Path], pd
             f"files (built in: .csv, .tsv, .parquet, .xlsx)"
         )
     _check_columns(frame, path.name)
-    frame = frame_to_strings(frame)  # whatever a reader plugin returned, as exact text
+    frame = _as_text(frame)  # whatever a reader plugin returned, as exact text
     rows = list(frame.attrs.get("spm_rows") or range(1, len(frame) + 1))
     return frame, path.name, rows, list(frame.attrs.get("spm_read_errors") or [])
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`frame_to_strings`, passing columns that already hold only text (and missing
+    values) straight through instead of converting them cell by cell."""
+    done: dict[int, pd.Series] = {}
+    for position in range(frame.shape[1]):
+        col = frame.iloc[:, position]
+        if (col.dtype == object or isinstance(col.dtype, pd.StringDtype)) and \
+                pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty"):
+            col = col.astype(object)
+            done[position] = col.where(col.notna(), None)
+    if not done:
+        return frame_to_strings(frame)
+    rest = [i for i in range(frame.shape[1]) if i not in done]
+    converted = frame_to_strings(frame.iloc[:, rest])
+    parts = {i: converted.iloc[:, k] for k, i in enumerate(rest)}
+    out = pd.DataFrame({str(name): done[i] if i in done else parts[i] for i, name in enumerate(frame.columns)},
+                       index=frame.index)
+    out.attrs = dict(frame.attrs)
+    return out
 
 
 def _check_columns(frame: pd.DataFrame, label: str) -> None:
@@ -100,9 +121,14 @@ def _text_problems(frame: pd.DataFrame, rows: list[int]) -> list[dict[str, objec
     return problems
 
 
-def _content_hash(frame: pd.DataFrame) -> str:
+def _content_hash(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> str:
+    """A fingerprint of the input: its header and the staged text of every row, in order
+    (hashed by DuckDB over ``__spm_raw``, not cell by cell in Python)."""
     digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame.fillna("\x00"), index=False).values.tobytes())
+    names = [r[0] for r in con.execute(f"DESCRIBE {RAW}").fetchall() if r[0] != "__row"]
+    combined = con.execute(f"SELECT count(*), bit_xor(hash(__row, {', '.join(['NULL', *map(q, names)])})) "
+                           f"FROM {RAW}").fetchall()[0]
+    digest.update(repr(combined).encode())
     return digest.hexdigest()[:16]
 
 
@@ -200,7 +226,7 @@ def _write(con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame,
             "INSERT INTO import_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [result.import_id, spec.name, source, started,
              datetime.now(timezone.utc).replace(tzinfo=None), len(frame), result.inserted,
-             result.updated, result.unchanged, _content_hash(frame)],
+             result.updated, result.unchanged, _content_hash(con, frame)],
         )
         if transaction:
             con.execute("COMMIT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -130,10 +131,31 @@ def iso_utc(value: datetime) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_DIGITS = str.maketrans("0123456789", "0000000000")
+_ISO_SHAPE = re.compile(r"^0000-00-00T00:00:00(\.0+)?(Z|[+-]00:?00)?$")
+
+
+def _same_layout(texts: list[str]) -> bool:
+    """True when every text is an ISO 8601 time written the same way (same digits layout,
+    same UTC offset), so that comparing the texts compares the times."""
+    first = texts[0]
+    shape = first.translate(_DIGITS)
+    if not _ISO_SHAPE.match(shape) or "".join(texts).translate(_DIGITS) != shape * len(texts):
+        return False
+    if {len(v) for v in texts} != {len(first)}:
+        return False
+    zone = 6 if shape[-3:-2] == ":" else 5 if shape[-5:-4] in ("+", "-") else 0
+    return zone == 0 or {v[-zone:] for v in texts} == {first[-zone:]}
+
+
 def newest(values: Any) -> str | None:
     """The latest of some ISO timestamps (as given), or None when there are none."""
-    series = (values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)).dropna()
-    if series.empty:
+    texts = [v for v in (values.tolist() if isinstance(values, pd.Series) else values)
+             if v is not None and v == v]
+    if not texts:
         return None
+    if all(v.__class__ is str for v in texts) and _same_layout(texts):
+        return max(texts)  # a CRM's own stamps: text order is time order, no parsing needed
+    series = pd.Series(texts, dtype=object)
     stamps = pd.to_datetime(series, utc=True, format="ISO8601")
     return str(series.iloc[int(stamps.argmax())])

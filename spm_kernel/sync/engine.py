@@ -34,13 +34,15 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
 
 from spm_kernel.engine.audit import append_audit, default_actor
 from spm_kernel.errors import ImportValidationError
 from spm_kernel.ingest.loader import LoadResult, load_table
 from spm_kernel.ingest.validate import q
 from spm_kernel.store.schema import TABLES, get_table
-from spm_kernel.sync.batch import Batch, SourceError, SyncContext, SyncResult, TableCounts, newest, parse_time
+from spm_kernel.sync.batch import Batch, SourceError, SyncContext, SyncResult, TableCounts, parse_time
+from spm_kernel.sync.mapping import as_text
 from spm_kernel.workspace import arrow_frame
 
 if TYPE_CHECKING:
@@ -171,7 +173,7 @@ class _TablePlan:
         if not frame.empty:
             if "source_id" not in frame.columns:
                 raise SourceError(f"rows for {self.table!r} have no 'source_id' column")
-            frame["source_id"] = frame["source_id"].astype(object).map(str)
+            frame["source_id"] = as_text(frame["source_id"])
             frame = frame.drop_duplicates("source_id", keep="last")
             frame = frame[~frame["source_id"].isin(self.deleted)].reset_index(drop=True)
         self.rows = frame
@@ -198,8 +200,10 @@ def _pending_rejects(ws: Workspace, name: str) -> pd.DataFrame:
 def _with_pending(plan: _TablePlan, rows: pd.DataFrame, pending: pd.DataFrame) -> pd.DataFrame:
     """``rows`` plus quarantined records of earlier syncs that this sync does not supersede."""
     mine = pending[pending["table_name"] == plan.table]
-    offered = set(plan.rows["source_id"].tolist()) if not plan.rows.empty else set()
-    mine = mine[~mine["source_id"].isin(offered | plan.deleted)]
+    if mine.empty:
+        return rows
+    offered = plan.rows["source_id"] if not plan.rows.empty else pd.Series([], dtype=object)
+    mine = mine[~mine["source_id"].isin(offered) & ~mine["source_id"].isin(plan.deleted)]
     if mine.empty:
         return rows
     retried = pd.DataFrame([json.loads(r) for r in mine["record"]])
@@ -372,13 +376,18 @@ def _delete(con: Any, name: str, plan: _TablePlan) -> int:
     under a new id) never counts twice in a rule on the merged table."""
     table = q(plan.table)
     doomed = set(plan.deleted)
-    if plan.complete:
-        keep = set(plan.rows["source_id"].tolist()) if not plan.rows.empty else set()
-        have = {r[0] for r in con.execute(f"SELECT source_id FROM {table} WHERE source = ?", [name]).fetchall()}
-        doomed |= have - keep
+    if plan.complete:  # and this source's records the full read no longer has (an anti-join)
+        keep = plan.rows["source_id"] if not plan.rows.empty else pd.Series([], dtype=object)
+        con.register("__spm_sync_keep", pa.table({"source_id": pa.array(keep, type=pa.string(), from_pandas=True)}))
+        try:
+            doomed.update(r[0] for r in con.execute(
+                f"SELECT source_id FROM {table} WHERE source = ? AND source_id NOT IN "
+                "(SELECT source_id FROM __spm_sync_keep)", [name]).fetchall())
+        finally:
+            con.unregister("__spm_sync_keep")
     if not doomed:
         return 0
-    ids = pd.DataFrame({"source_id": sorted(doomed)})
+    ids = pa.table({"source_id": pa.array(sorted(doomed), type=pa.string())})
     con.register("__spm_sync_doomed", ids)
     try:
         key = get_table(plan.table).key

@@ -4,6 +4,7 @@ it in ``sources.yaml`` (custom fields such as ``Contract_Years__c`` included).""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -77,25 +78,62 @@ def apply_mapping(records: pd.DataFrame, table: str, mapping: TableMapping, id_f
         kind = spec.column(column).type
         if kind in ("DATE", "TIMESTAMP"):
             out[column] = _normalise_time(out[column], kind)
-    out["source_id"] = records[id_field].astype(object).map(str) if id_field in records.columns else None
+    out["source_id"] = as_text(records[id_field]) if id_field in records.columns else None
     return out.reset_index(drop=True)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """``values`` as an object Series of their exact text (``str()``), None where missing;
+    a column that already holds only text is passed through without a per-cell loop."""
+    column = values.astype(object)
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        return column.where(column.notna(), None)
+    return pd.Series([None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
+                      for v in column.tolist()], index=values.index, dtype=object)
 
 
 def _normalise_time(values: pd.Series, kind: str) -> pd.Series:
     text = values.astype(object)
-    present = text.notna()
-    as_text = text[present].astype(str)
-    timed = as_text.str.match(_DATETIME)
+    strings = text.astype("str")  # missing stays missing; vectorised (Arrow) string kernels below
+    timed = strings.str.match(_DATETIME).fillna(False).astype(bool)
     if not timed.any():
         return text
     if kind == "DATE":
-        fixed = as_text[timed].str.slice(0, 10)
+        fixed = strings.str.slice(0, 10).astype(object)
     else:
-        fixed = pd.to_datetime(as_text[timed], utc=True, format="ISO8601").dt.tz_localize(None) \
-            .dt.strftime("%Y-%m-%d %H:%M:%S")
-    out = text.copy()
-    out[fixed.index] = fixed
-    return out
+        fixed = pd.Series(None, index=text.index, dtype=object)
+        fixed[timed] = pd.to_datetime(strings[timed], utc=True, format="ISO8601").dt.tz_localize(None) \
+            .dt.strftime("%Y-%m-%d %H:%M:%S").astype(object)
+    return text.where(~timed, fixed)
+
+
+def record_columns(records: list[dict[str, Any]], fields: Iterable[str]) -> pd.DataFrame:
+    """The named ``fields`` of flat-or-nested records (JSON objects as dicts) as a DataFrame
+    with one object column of exact text per field (``str()`` of each value, None where the
+    value is missing or null). ``Owner.Name`` reaches into the nested record ``Owner``.
+
+    Built column by column from the list (no per-row DataFrame construction), so that
+    hundreds of thousands of CRM records map in a fraction of a second."""
+    columns: dict[str, list[Any]] = {}
+    for field in dict.fromkeys(fields):
+        path = field.split(".")
+        if len(path) == 1:
+            values = [r.get(field) for r in records]
+        else:
+            values = [_dig(r, path) for r in records]
+        if not all(v is None or v.__class__ is str for v in values):
+            values = [None if v is None else v if v.__class__ is str else str(v) for v in values]
+        columns[field] = values
+    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()},
+                        index=pd.RangeIndex(len(records)))
+
+
+def _dig(record: Any, path: list[str]) -> Any:
+    for part in path:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(part)
+    return record
 
 
 def flatten(records: list[dict[str, Any]]) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from simple_salesforce.exceptions import (
 
 from spm_kernel.extensions import DataSource
 from spm_kernel.sync import (
-    Batch, RetryPolicy, SourceError, SyncContext, TableMapping, apply_mapping, flatten, iso_utc, newest,
+    Batch, RetryPolicy, SourceError, SyncContext, TableMapping, apply_mapping, iso_utc, newest, record_columns,
     with_retries,
 )
 
@@ -273,16 +273,17 @@ class SalesforceSource(DataSource):
         if conditions:
             soql += " WHERE " + " AND ".join(conditions)
         records = [r for page in self.pages(sf, soql, deletable and since is not None, context, obj) for r in page]
-        frame = flatten(records)
-        if frame.empty:
-            return frame, [], None, 0
-        mark = newest(frame["SystemModstamp"])
+        if not records:
+            return pd.DataFrame(), [], None, 0
+        mark = newest([r.get("SystemModstamp") for r in records])
         deleted: list[str] = []
-        if deletable and "IsDeleted" in frame.columns:
-            gone = frame["IsDeleted"].fillna(False).astype(bool)
-            deleted = frame.loc[gone, "Id"].astype(str).tolist()
-            frame = frame[~gone].reset_index(drop=True)
-        return frame, deleted, mark, len(records)
+        if deletable:
+            gone = [bool(r.get("IsDeleted")) for r in records]
+            if any(gone):
+                deleted = [str(r.get("Id")) for r, g in zip(records, gone) if g]
+                kept = [r for r, g in zip(records, gone) if not g]
+                return record_columns(kept, wanted), deleted, mark, len(records)
+        return record_columns(records, wanted), deleted, mark, len(records)
 
     def _mapping(self, table: str) -> tuple[TableMapping, ObjectSettings]:
         config: SalesforceConfig = self.settings()
@@ -377,7 +378,7 @@ class SalesforceSource(DataSource):
                 whole = [r for page in self.pages(
                     sf, f"SELECT Id, SystemModstamp, {', '.join(fields)} FROM OpportunityHistory "
                         f"WHERE OpportunityId IN ({ids})", False, context, "OpportunityHistory") for r in page]
-                parts.append(flatten(whole))
+                parts.append(record_columns(whole, ["Id", "SystemModstamp", *fields]))
             frame = pd.concat(parts, ignore_index=True)
         rows = apply_mapping(stage_entries(frame), "opportunity_stage_history", mapping, "Id")
         return Batch("opportunity_stage_history", rows, deleted=deleted, stream="OpportunityHistory",
