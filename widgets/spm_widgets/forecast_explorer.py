@@ -54,7 +54,7 @@ from spm_widgets.components import (
     DataTable, ErrorDisplay, read_workspace, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
     section_title, style, workspace_path,
 )
-from spm_widgets.plan_modeler import LatestRunner
+from spm_widgets.plan_modeler import LatestRunner, show_figure
 
 log = logging.getLogger("spm_widgets")
 
@@ -204,6 +204,11 @@ class ForecastExplorerModel(HasTraits):
 
     def cache_path(self, fingerprint: str) -> Path:
         return Path(self.workspace_path) / CACHE_DIR / f"forecast-{self.forecaster}-{self.cache_key(fingerprint)}.parquet"
+
+    def is_cached(self) -> bool:
+        """True when the predictions for the current data and settings are on disk."""
+        with read_workspace(self.workspace_path) as ws:
+            return self.cache_path(_fingerprint(ws)).exists()
 
     def fit(self) -> None:
         """Predictions from the disk cache, else fit and predict through the forecaster and
@@ -394,7 +399,8 @@ class ForecastExplorerView(widgets.VBox):
         tiles = widgets.HBox(list(self.tiles.values()))
         tiles.add_class("spm-kpis")
         self.figure = self._figure()
-        fan = widgets.VBox([self.figure])
+        self.figure_box = widgets.Box(layout=widgets.Layout(width="100%"))
+        fan = widgets.VBox([self.figure_box])
         fan.add_class("spm-card")
         self.teams = widgets.HTML()
         self.teams.add_class("spm-fx-teams-box")
@@ -415,13 +421,15 @@ class ForecastExplorerView(widgets.VBox):
         self.scope.observe(self._on_filter, names="value")
         self.runner = LatestRunner(self._fit, background=background)
         self.render()
-        if not model.fitted:
+        if not model.fitted and model.is_cached():
+            self._fit()  # read back from the disk cache: quick, so the page arrives complete
+        elif not model.fitted:
             self.runner.request()
 
     def _figure(self) -> Any:
         import plotly.graph_objects as go
 
-        fig = go.FigureWidget()
+        fig = go.Figure()
         band = "rgba(29,78,137,{})"
         fig.add_scatter(name="P90", mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
         fig.add_scatter(name="P10–P90", mode="lines", line={"width": 0}, fill="tonexty", fillcolor=band.format(0.15))
@@ -462,13 +470,13 @@ class ForecastExplorerView(widgets.VBox):
                              f'<div class="spm-subtitle">{esc(label)} · {esc(m.window)} · forecast from {esc(m.as_of)} '
                              f'with {esc(m.forecaster)} · {m.samples} joint samples · {esc(m.base_currency)}</div>')
         fan = m.fan()
-        with self.figure.batch_update():
-            d = self.figure.data
-            d[5].x, d[5].y = fan["actual_x"], fan["actual_y"]
-            if "x" in fan:
-                for trace, key in zip(d[:5], ("p90", "p10", "p75", "p25", "p50")):
-                    trace.x, trace.y = fan["x"], fan[key]
-            self.figure.layout.title.text = f"Monthly bookings · {label}"
+        d = self.figure.data
+        d[5].x, d[5].y = fan["actual_x"], fan["actual_y"]
+        if "x" in fan:
+            for trace, key in zip(d[:5], ("p90", "p10", "p75", "p25", "p50")):
+                trace.x, trace.y = fan["x"], fan[key]
+        self.figure.layout.title.text = f"Monthly bookings · {label}"
+        self.figure_box.children = [show_figure(self.figure)]
         if not m.fitted:
             self.status.value = "The forecast is being fitted; actual bookings are shown meanwhile."
             for tile in self.tiles.values():

@@ -456,6 +456,16 @@ class LatestRunner:
 
 
 # ---- view ----
+def show_figure(figure: Any) -> widgets.Widget:
+    """A new plotly ``FigureWidget`` of ``figure``. Charts are replaced rather than updated in
+    place: a new widget carries its data in its initial state, which a page that connects
+    later (a preheated kernel, a background update) always receives, whereas in-place
+    updates are messages a page not yet connected never sees."""
+    import plotly.graph_objects as go
+
+    return go.FigureWidget(figure)
+
+
 def _money_cell(value: Any, css: str) -> str:
     return f'<td class="spm-num {css}">{format_money(value)}</td>'
 
@@ -528,7 +538,8 @@ class PlanModelerView(widgets.VBox):
         self.editor.add_class("spm-pm-editor")
         self.editor.add_class("spm-card")
         self.figure = self._figure()
-        chart = widgets.VBox([self.figure, widgets.HTML(
+        self.figure_box = widgets.Box(layout=widgets.Layout(width="100%"))
+        chart = widgets.VBox([self.figure_box, widgets.HTML(
             '<div class="spm-pm-note">Commission at period end against the measure, before caps '
             '(each payee\'s cap depends on their target incentive). The totals below are the '
             'engine\'s exact what-if.</div>')])
@@ -578,13 +589,13 @@ class PlanModelerView(widgets.VBox):
         self._render_curve()
         if model.totals:
             self._render_results()
-        self.request()
+        self._run()  # the first what-if in the caller: a (preheated) page arrives with its numbers
 
     # ---- building blocks ----
     def _figure(self) -> Any:
         import plotly.graph_objects as go
 
-        fig = go.FigureWidget()
+        fig = go.Figure()
         fig.add_scatter(name="Current plan", mode="lines", line={"color": "#94a3b8", "width": 2, "dash": "dash"})
         fig.add_scatter(name="What-if", mode="lines", line={"color": "#1d4e89", "width": 3})
         fig.update_layout(height=340, margin={"l": 60, "r": 16, "t": 40, "b": 46}, template="plotly_white",
@@ -709,15 +720,15 @@ class PlanModelerView(widgets.VBox):
         scale, unit = self._unit()
         x = [v * scale for v in curve["x"]]
         ys = [[v * scale for v in curve[k]] for k in ("current", "what_if")]
-        with self.figure.batch_update():
-            for trace, y in zip(self.figure.data, ys):
-                trace.x, trace.y = x, y
-            if self.model.basis == "attainment":
-                self.figure.layout.xaxis.title = "Attainment (% of quota)"
-                self.figure.layout.yaxis.title = "Commission (% of quota)"
-            else:
-                self.figure.layout.xaxis.title = "Measure (amount)"
-                self.figure.layout.yaxis.title = "Commission"
+        for trace, y in zip(self.figure.data, ys):
+            trace.x, trace.y = x, y
+        if self.model.basis == "attainment":
+            self.figure.layout.xaxis.title = "Attainment (% of quota)"
+            self.figure.layout.yaxis.title = "Commission (% of quota)"
+        else:
+            self.figure.layout.xaxis.title = "Measure (amount)"
+            self.figure.layout.yaxis.title = "Commission"
+        self.figure_box.children = [show_figure(self.figure)]
 
     def _render_results(self, change: Any = None) -> None:
         m = self.model

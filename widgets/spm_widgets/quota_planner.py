@@ -41,6 +41,7 @@ from spm_widgets.components import (
     DataTable, ErrorDisplay, read_workspace, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
     section_title, style, workspace_path,
 )
+from spm_widgets.plan_modeler import show_figure
 
 METHODS = ("historical", "potential", "forecast", "even")
 METHOD_LABELS = {"historical": "History", "potential": "Potential", "forecast": "Forecast", "even": "Even"}
@@ -107,8 +108,10 @@ class QuotaPlannerModel(HasTraits):
             model.base_currency = ws.config.base_currency
             rows = ws.con.execute("SELECT max(period_end) FROM quotas").fetchall()
             last = rows[0][0] if rows and rows[0][0] is not None else date.today()
+            from spm_kernel.periods import period_containing
+
             fsm = ws.config.fiscal_year_start_month
-            year = last.year + (1 if last.month >= fsm and fsm != 1 else 0)
+            year = int(period_containing(last, "year", fsm).period_id.removeprefix("FY"))
             default = fiscal_year or year + 1
             model.years = sorted({default - 1, default, default + 1})
             model.fiscal_year = default
@@ -264,7 +267,9 @@ class QuotaPlannerView(widgets.VBox):
         self.notes = widgets.HTML()
         self.bars = self._bars()
         self.hist = self._hist()
-        charts = widgets.HBox([self._card(self.bars), self._card(self.hist)])
+        self.bars_box = widgets.Box(layout=widgets.Layout(width="100%"))
+        self.hist_box = widgets.Box(layout=widgets.Layout(width="100%"))
+        charts = widgets.HBox([self._card(self.bars_box), self._card(self.hist_box)])
         charts.add_class("spm-qp-charts")
         self.table = widgets.HTML()
         self.table.add_class("spm-qp-table")
@@ -298,7 +303,7 @@ class QuotaPlannerView(widgets.VBox):
     def _bars(self) -> Any:
         import plotly.graph_objects as go
 
-        fig = go.FigureWidget()
+        fig = go.Figure()
         fig.add_bar(name="Top-down", marker_color="#1d4e89")
         fig.add_bar(name="Bottom-up", marker_color="#94b8e0")
         fig.update_layout(barmode="group", height=320, template="plotly_white",
@@ -309,7 +314,7 @@ class QuotaPlannerView(widgets.VBox):
     def _hist(self) -> Any:
         import plotly.graph_objects as go
 
-        fig = go.FigureWidget()
+        fig = go.Figure()
         fig.add_histogram(name="Payees", marker_color="#1d4e89", xbins={"size": 10})
         fig.update_layout(height=320, template="plotly_white", margin={"l": 50, "r": 12, "t": 40, "b": 50},
                           title={"text": "Expected attainment (fairness)", "font": {"size": 15}},
@@ -383,15 +388,15 @@ class QuotaPlannerView(widgets.VBox):
         frame = m.nodes(level)
         chart_level = "team" if level == "payee" else level
         bars = m.nodes(chart_level)
-        with self.bars.batch_update():
-            self.bars.data[0].x = self.bars.data[1].x = bars["node"].astype(str).tolist()
-            self.bars.data[0].y = [float(v) for v in bars["top_down"]]
-            self.bars.data[1].y = [float(v) for v in bars["bottom_up"]]
-            self.bars.layout.title.text = f"Quota vs capacity by {chart_level} ({cur})"
+        self.bars.data[0].x = self.bars.data[1].x = bars["node"].astype(str).tolist()
+        self.bars.data[0].y = [float(v) for v in bars["top_down"]]
+        self.bars.data[1].y = [float(v) for v in bars["bottom_up"]]
+        self.bars.layout.title.text = f"Quota vs capacity by {chart_level} ({cur})"
         attainment = m.report.by_payee["expected_attainment"].to_numpy(dtype=float) * 100 if m.report is not None \
             else np.array([])
-        with self.hist.batch_update():
-            self.hist.data[0].x = attainment[~np.isnan(attainment)].tolist()
+        self.hist.data[0].x = attainment[~np.isnan(attainment)].tolist()
+        self.bars_box.children = [show_figure(self.bars)]
+        self.hist_box.children = [show_figure(self.hist)]
         names = {}
         if level == "payee" and m.plan is not None:
             names = dict(zip(m.plan.payees["payee_id"].astype(str), m.plan.payees["name"].astype(str)))
