@@ -123,6 +123,22 @@ def test_historical_quotas_follow_run_rate_times_ramped_months_to_the_cent(plann
     assert company.gap_pct == pytest.approx(30000 / 635000)
 
 
+def test_a_recent_hire_with_little_history_plans_at_the_team_run_rate(planning_ws) -> None:
+    """B hired 2026-11-01 on a 50% first month: 0.5 + 1 = 1.5 effective months of history,
+    under the default min_history_months of 3, so B plans at team T1's run rate (A's 10,000 a
+    month) x 12 = 120,000, not at B's own 60,000 / 1.5 = 40,000 a month. Weights: A 120,000,
+    B 120,000, C 75,000, D 240,000, E 170,000 = 725,000."""
+    ws = planning_ws()
+    ws.con.execute("UPDATE payees SET hire_date = DATE '2026-11-01' WHERE payee_id = 'B'")
+    common = dict(fiscal_year=2027, method="historical", ramp=Ramp(factors=[D("0.5")]), seasonality="even")
+    plan = allocate_quotas(ws, target="725000.00", **common)
+    assert _by(plan.payees, "payee_id", "quota_base") == {
+        "A": D("120000.00"), "B": D("120000.00"), "C": D("75000.00"), "D": D("240000.00"), "E": D("170000.00")}
+    # with min_history_months=1, B's own run rate counts: 40,000 x 12 = 480,000 of 1,085,000
+    own = allocate_quotas(ws, target="1085000.00", min_history_months=1, **common)
+    assert _by(own.payees, "payee_id", "quota_base")["B"] == D("480000.00")
+
+
 def test_quota_rows_split_by_period_and_currency_and_add_up_exactly(planning_ws) -> None:
     ws = planning_ws()
     plan = allocate_quotas(ws, fiscal_year=2027, target="665000.00", ramp=Ramp(factors=[D("0.5")]),

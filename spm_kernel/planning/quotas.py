@@ -97,6 +97,11 @@ class QuotaSettings(BaseModel):
     ramp: Ramp = Field(default_factory=Ramp)
     seasonality: Literal["history", "even"] | list[Decimal] = "history"
     history_months: int = Field(12, ge=1, le=120)
+    min_history_months: Decimal = Field(
+        Decimal(3), ge=1, le=120,
+        description="effective months of history a payee needs for a run rate of their own; with fewer "
+                    "(a recent hire still ramping) they get their peers' (zero bookings in a first ramp "
+                    "month says little about a year)")
     segment_potential: dict[str, Decimal] = Field(default_factory=dict)
     productivity: Decimal | dict[str, Decimal] | None = None
     forecaster: str | None = None
@@ -256,7 +261,7 @@ def _history_cents(ws: Workspace, people: pd.DataFrame, as_of: date, settings: Q
     cents = cents.astype(object)
     eff = effective_months(people, firsts, settings.ramp)
     nano = np.rint(eff.sum(axis=1) * NANO).astype(np.int64)
-    has = nano >= NANO  # at least one effective month of history
+    has = nano >= int(settings.min_history_months * NANO)  # enough effective months for a run rate
     return cents, nano, has, booked
 
 
