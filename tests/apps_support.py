@@ -43,11 +43,28 @@ def calculated_demo(template: Path, target: Path) -> Path:
     return target
 
 
+APPS = Path(__file__).resolve().parent.parent / "notebooks" / "apps"
+# A page load runs the notebook (imports, workspace reads): seconds on a quiet machine, much
+# longer on a busy one. Waits are for real content, with this much patience.
+PAGE_MS = 300_000
+
+
+def apps_folder(target: Path, *names: str) -> Path:
+    """A folder holding only the named app notebooks (so the server preheats nothing else)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(APPS / name, target / name)
+    return target
+
+
 def start_app_server(workspace: Path, log_dir: Path, env: dict[str, str] | None = None,
-                     timeout: float = 120.0) -> AppServer:
-    """``spm app --workspace W --port <free> --no-browser`` with ``env`` added for its kernels."""
+                     apps: Path | None = None, timeout: float = 180.0) -> AppServer:
+    """``spm app --workspace W --port <free> --no-browser [--apps DIR]`` with ``env`` added for
+    its kernels."""
     port = free_port()
     cmd = [str(SPM_SCRIPT), "app", "--workspace", str(workspace), "--port", str(port), "--no-browser"]
+    if apps is not None:
+        cmd += ["--apps", str(apps)]
     log = log_dir / f"spm-app-{port}.log"
     full_env = {**os.environ, **(env or {})}
     with log.open("wb") as err:

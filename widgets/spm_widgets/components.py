@@ -272,12 +272,12 @@ class DataTable(widgets.VBox):
         for col in shown.columns:
             source = self._source_column(col)
             if source in self.percent:
-                renderers[col] = TextRenderer(format=".1%", horizontal_alignment="right")
+                renderers[col] = TextRenderer(format=".1%", horizontal_alignment="right", missing="–")
             elif source in self.money or (source in self.frame.columns
                                           and self.frame[source].map(lambda v: isinstance(v, Decimal)).any()):
-                renderers[col] = TextRenderer(format=",.2f", horizontal_alignment="right")
+                renderers[col] = TextRenderer(format=",.2f", horizontal_alignment="right", missing="–")
             elif pd.api.types.is_numeric_dtype(shown[col]):
-                renderers[col] = TextRenderer(horizontal_alignment="right")
+                renderers[col] = TextRenderer(horizontal_alignment="right", missing="–")
         return renderers
 
     def _source_column(self, shown: str) -> str:

@@ -451,8 +451,7 @@ class DashboardView(widgets.VBox):
         self.add_class("spm-dashboard")
         for dd in (self.period, self.region, self.segment, self.team):
             dd.observe(self._on_filter, names="value")
-        model.observe(self._render, names=["kpis", "distribution", "leaderboard", "improvements",
-                                           "scope_label", "loaded_at"])
+        model.observe(self._render, names=["loaded_at"])  # set last by every refresh
         self._render()
 
     def _set_options(self) -> None:

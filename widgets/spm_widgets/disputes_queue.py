@@ -306,7 +306,7 @@ class DisputesView(widgets.VBox):
         self._quiet = False
         self.status.observe(self._on_filter, names="value")
         self.payee.observe(self._on_filter, names="value")
-        model.observe(self._render, names=["loaded_at", "queue", "counts"])
+        model.observe(self._render, names=["loaded_at"])  # set last by every refresh
         model.observe(self._render_detail, names=["detail", "history", "notice", "selected"])
         self._render()
 

@@ -270,7 +270,7 @@ class StatementView(widgets.VBox):
         top = widgets.HBox([gauge_box, summary_box, balances_box])
         top.add_class("spm-row")
         self.grid = DataTable(
-            money=("amount",), percent=("attainment",), css_class="spm-lines", selectable=True,
+            money=("amount",), css_class="spm-lines", selectable=True,
             headers={"line_no": "Line", "section": "Section", "description": "Description",
                      "amount": "Amount", "status": "Status", "attainment": "Attainment", "tier": "Tier"},
             column_widths={"line_no": 60, "section": 100, "description": 330, "amount": 120,
@@ -404,7 +404,8 @@ class StatementView(widgets.VBox):
         self.balances.value = _balances_html(m, money)
         frame = pd.DataFrame(m.lines, columns=list(LINE_COLUMNS))[
             ["line_no", "section", "description", "amount", "status", "attainment", "tier"]]
-        frame["attainment"] = frame["attainment"].map(lambda v: None if v is None else float(v))
+        frame["attainment"] = frame["attainment"].map(lambda v: "" if v is None else format_pct(v))
+        frame["tier"] = frame["tier"].map(lambda v: v or "")
         self.grid.set_frame(frame)
         self._picking = True
         try:
