@@ -223,8 +223,17 @@ def test_a_deactivated_user_is_signed_out(served: tuple[AppServer, Path], chromi
     from spm_kernel.auth.users import set_active
     from spm_kernel.workspace import open_workspace
 
-    with open_workspace(folder) as ws:
-        set_active(ws, "rob", False, actor="ada")
+    from spm_kernel.errors import WorkspaceLockedError
+
+    for attempt in range(60):  # the server and the app kernels open the file briefly, read-only
+        try:
+            with open_workspace(folder) as ws:
+                set_active(ws, "rob", False, actor="ada")
+            break
+        except WorkspaceLockedError:
+            if attempt == 59:
+                raise
+            time.sleep(0.5)
     time.sleep(6)  # the server re-reads the users at most every 5 s
     page.goto(server.url + "voila/render/statement.ipynb", timeout=LOAD_MS)
     assert "/login" in page.url

@@ -23,13 +23,14 @@ import pandas as pd
 import pytest
 
 import spm_kernel.plans  # noqa: F401 - import order: plans before plan types
-from spm_kernel.auth import ScopedDisputes, ScopedQuotaSets, ScopedWorkspace
+from spm_kernel.auth import ScopedDisputes, ScopedQuotaSets, ScopedTraining, ScopedWorkspace
 from spm_kernel.auth.scope import HIDDEN_TABLES, REFERENCE_TABLES, SPECIAL_FILTERS, table_filter
 from spm_kernel.auth.users import add_user
 from spm_kernel.engine.disputes import Disputes
 from spm_kernel.errors import PermissionDenied, ReadOnlyQueryError, SPMError
 from spm_kernel.planning.quota_sets import QuotaSets
 from spm_kernel.store.schema import TABLES
+from spm_kernel.training import Training
 from spm_kernel.workspace import DATABASE_FILE, Workspace, open_workspace
 from tests.engine_company import REP_PLAN, build_template_with_plans, copy_of
 
@@ -213,6 +214,17 @@ def _quota_sets(c: Ctx) -> None:
         q.delete("X", 1)
 
 
+def _training(c: Ctx) -> None:
+    t = c.scoped.training
+    for frame in (t.status(), t.overdue(), t.counts(), t.effects(), t.modules(), t.paths()):
+        _no_rob(frame, "training")
+    assert t.effects().empty  # stored estimates are not a rep's to read
+    for attempt in (lambda: t.complete("R2", "M-1"), lambda: t.assign(), lambda: t.assign_path(["R2"], "P-1"),
+                    lambda: t.import_completions(c.real.path / "lms.csv"), lambda: t.effect(store=True)):
+        with pytest.raises(PermissionDenied):
+            attempt()
+
+
 def _load(c: Ctx) -> None:
     with pytest.raises(PermissionDenied, match="ria"):
         c.scoped.load("payees", pd.DataFrame({"payee_id": ["R2"], "name": ["Robbed"], "role": ["rep"],
@@ -249,7 +261,7 @@ ATTACKS: dict[str, Callable[[Ctx], None]] = {
     **{name: _meta(name) for name in ("path", "config", "plugins", "registry", "plans_dir", "schema_version")},
     "read_only": lambda c: None, "con": _con, "table": _table, "sql": _sql, "count": _count,
     "summary": _summary, "metrics": _metrics, "run": _run, "compare": _compare, "statement": _statement,
-    "disputes": _disputes, "quota_sets": _quota_sets, "load": _load, "calculate": _calculate,
+    "disputes": _disputes, "quota_sets": _quota_sets, "training": _training, "load": _load, "calculate": _calculate,
     "close_period": _close_period, "save_plan": _save_plan, "as_user": _as_user, "close": _close,
 }
 
@@ -270,7 +282,8 @@ def test_every_workspace_api_has_a_scope_rule_and_an_attack_case(ws: Workspace) 
     assert not api - set(ATTACKS), "Workspace API that the rep-against-rep test does not try"
     assert not _public_methods(Disputes) - set(ScopedDisputes.RULES)
     assert not _public_methods(QuotaSets) - set(ScopedQuotaSets.RULES)
-    for cls in (ScopedDisputes, ScopedQuotaSets):
+    assert not _public_methods(Training) - set(ScopedTraining.RULES)
+    for cls in (ScopedDisputes, ScopedQuotaSets, ScopedTraining):
         assert set(cls.RULES) <= _public_methods(cls)
 
 

@@ -11,7 +11,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from spm_kernel.auth.roles import PERMISSIONS, ROLES, User, require
-from spm_kernel.auth.scoped import ScopedDisputes, ScopedQuotaSets, ScopedWorkspace
+from spm_kernel.auth.scoped import ScopedDisputes, ScopedQuotaSets, ScopedTraining, ScopedWorkspace
 from spm_kernel.errors import PermissionDenied
 
 if TYPE_CHECKING:
@@ -30,5 +30,6 @@ def scoped_workspace(ws: Workspace, user: str | User, as_of: date | str | None =
     return ScopedWorkspace(ws, get_user(ws, username), as_of=day)
 
 
-__all__ = ["PERMISSIONS", "PermissionDenied", "ROLES", "ScopedDisputes", "ScopedQuotaSets", "ScopedWorkspace",
+__all__ = ["PERMISSIONS", "PermissionDenied", "ROLES", "ScopedDisputes", "ScopedQuotaSets", "ScopedTraining",
+           "ScopedWorkspace",
            "User", "require", "scoped_workspace"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from spm_kernel.engine.audit import append_audit, default_actor
+from spm_kernel.engine.audit import append_audit, current_actor
 from spm_kernel.ingest.loader import LoadResult, load_table
 from spm_kernel.ingest.validate import q
 from spm_kernel.store.schema import TableSpec
@@ -32,7 +32,7 @@ def audited_load(ws: Workspace, spec: TableSpec, data: pd.DataFrame | Path | str
         after = int(con.execute(f"SELECT count(*) FROM {q(spec.name)}").fetchall()[0][0])
         content = con.execute("SELECT content_hash FROM import_log WHERE import_id = ?",
                               [result.import_id]).fetchall()
-        append_audit(con, actor or default_actor(), "import", f"table:{spec.name}", {
+        append_audit(con, actor or current_actor(ws), "import", f"table:{spec.name}", {
             "source": result.source, "import_id": result.import_id, "rows_read": result.rows_read,
             "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
             "content_hash": content[0][0] if content else None,

@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dispute_raise": frozenset({"admin", "analyst", "manager", "rep"}),
     "dispute_review": frozenset({"admin", "analyst"}),
     "quota_set_edit": frozenset({"admin", "analyst"}),
+    "training_edit": frozenset({"admin", "analyst"}),
+    "training_complete": frozenset({"admin", "analyst", "manager", "rep"}),
     "manage_users": frozenset({"admin"}),
     "raw_connection": frozenset({"admin", "analyst"}),
     "read_audit_log": frozenset({"admin", "analyst", "finance"}),

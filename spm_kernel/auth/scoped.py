@@ -52,6 +52,7 @@ class ScopedWorkspace:
         "compare": READ, "statement": READ + "; another payee's is refused",
         "disputes": "read and write: see ScopedDisputes",
         "quota_sets": "read and write: see ScopedQuotaSets",
+        "training": "read and write: see ScopedTraining",
         "load": WRITE, "calculate": WRITE, "close_period": WRITE, "save_plan": WRITE,
         "as_user": "admin only: another user's view",
         "close": "closes the sandbox only",
@@ -174,9 +175,17 @@ class ScopedWorkspace:
         return ScopedQuotaSets(self)
 
     # ---- writing ----
+    @property
+    def training(self) -> ScopedTraining:
+        return ScopedTraining(self)
+
     def _write(self, action: str, what: str, call: Any) -> Any:
         require(self.user, action, what)
-        result = call()
+        self._real._acting_user = self.user.username  # type: ignore[attr-defined] # audited as the user
+        try:
+            result = call()
+        finally:
+            self._real._acting_user = None  # type: ignore[attr-defined]
         self.refresh()
         return result
 
@@ -184,9 +193,10 @@ class ScopedWorkspace:
         return self._write("import", f"into {table}",
                            lambda: self._real.load(table, data, source=source, extra=extra, actor=self.user.username))
 
-    def calculate(self, period: str, *, actor: str | None = None, progress: bool = True) -> Any:
+    def calculate(self, period: str, *, actor: str | None = None, progress: bool = True, executor: Any = None) -> Any:
         who = self._actor(actor)
-        return self._write("calculate", str(period), lambda: self._real.calculate(period, actor=who, progress=progress))
+        return self._write("calculate", str(period), lambda: self._real.calculate(
+            period, actor=who, progress=progress, executor=executor))
 
     def close_period(self, period: str, *, actor: str | None = None, force: bool = False) -> Any:
         who = self._actor(actor)
@@ -314,3 +324,69 @@ class ScopedQuotaSets:
         who = self._s._actor(actor)
         return self._s._write("quota_set_edit", quota_set_id,
                               lambda: self._s._real.quota_sets.approve(quota_set_id, version, actor=who))
+
+
+class ScopedTraining:
+    """``ws.training`` of a scoped workspace: catalogue, status and effects on the user's rows;
+    assigning, importing completions and storing effect estimates need the analyst or admin
+    role; recording a completion is allowed for a visible payee (a rep: their own)."""
+
+    RULES: ClassVar[dict[str, str]] = {
+        "modules": READ, "module": READ, "paths": READ, "status": READ, "overdue": READ, "counts": READ,
+        "kpi_gaps": READ, "effects": READ, "effect": READ + "; store=True is a write",
+        "assign": WRITE, "assign_path": WRITE, "import_completions": WRITE,
+        "complete": WRITE + " (a visible payee)",
+    }
+
+    def __init__(self, scoped: ScopedWorkspace) -> None:
+        self._s = scoped
+        self._read = scoped._view.training
+
+    def modules(self) -> pd.DataFrame:
+        return self._read.modules()
+
+    def module(self, module_id: str) -> dict[str, object]:
+        return self._read.module(module_id)
+
+    def paths(self, role: str | None = None) -> pd.DataFrame:
+        return self._read.paths(role)
+
+    def status(self, as_of: Any = None, *, manager: str | None = None, payee: str | None = None) -> pd.DataFrame:
+        return self._read.status(as_of, manager=manager, payee=payee)
+
+    def overdue(self, as_of: Any = None, *, manager: str | None = None) -> pd.DataFrame:
+        return self._read.overdue(as_of, manager=manager)
+
+    def counts(self, as_of: Any = None, *, manager: str | None = None, by: str = "payee_id") -> pd.DataFrame:
+        return self._read.counts(as_of, manager=manager, by=by)
+
+    def kpi_gaps(self, metric: str, percentile: float, **kw: Any) -> pd.DataFrame:
+        return self._read.kpi_gaps(metric, percentile, **kw)
+
+    def effects(self) -> pd.DataFrame:
+        return self._read.effects()
+
+    def effect(self, *, store: bool = False, actor: str | None = None, **settings: Any) -> Any:
+        if not store:
+            return self._read.effect(**settings)
+        who = self._s._actor(actor)
+        return self._s._write("training_edit", "store an effect estimate",
+                              lambda: self._s._real.training.effect(store=True, actor=who, **settings))
+
+    def assign(self, as_of: Any = None, **kw: Any) -> pd.DataFrame:
+        return self._s._write("training_edit", "assign training", lambda: self._s._real.training.assign(as_of, **kw))
+
+    def assign_path(self, payees: list[str], path_id: str, **kw: Any) -> pd.DataFrame:
+        return self._s._write("training_edit", f"assign {path_id}",
+                              lambda: self._s._real.training.assign_path(payees, path_id, **kw))
+
+    def import_completions(self, path: Any, **kw: Any) -> Any:
+        return self._s._write("training_edit", "import completions",
+                              lambda: self._s._real.training.import_completions(path, **kw))
+
+    def complete(self, payee_id: str, module_id: str, **kw: Any) -> Any:
+        require(self._s.user, "training_complete", f"{payee_id} {module_id}")
+        if not self._s.can_see_payee(payee_id):
+            raise PermissionDenied(f"user {self._s.user.username!r} may not record training for payee {payee_id!r}")
+        return self._s._write("training_complete", f"{payee_id} {module_id}",
+                              lambda: self._s._real.training.complete(payee_id, module_id, **kw))

@@ -44,6 +44,12 @@ def default_actor() -> str:
         return "unknown"
 
 
+def current_actor(ws: Any) -> str:
+    """Who is acting on ``ws``: the signed-in user while a scoped workspace writes through it
+    (:mod:`spm_kernel.auth.scoped` sets ``ws._acting_user``), else :func:`default_actor`."""
+    return getattr(ws, "_acting_user", None) or default_actor()
+
+
 def entry_hash(prev: str, seq: int, when: datetime, actor: str, action: str, entity: str, body: str) -> str:
     """The SHA-256 (hex) of one entry's content and its link to the previous entry."""
     return hashlib.sha256(
