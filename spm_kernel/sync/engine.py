@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from spm_kernel.engine.audit import append_audit, default_actor
+from spm_kernel.engine.audit import append_audit, current_actor
 from spm_kernel.errors import ImportValidationError
 from spm_kernel.ingest.loader import LoadResult, load_table
 from spm_kernel.ingest.validate import q
@@ -302,7 +302,7 @@ def _write(ws: Workspace, name: str, source_type: str, sync_id: str, mode: str, 
                  result.total("read"), result.total("inserted"), result.total("updated"),
                  result.total("unchanged"), result.total("deleted"), result.total("rejected"),
                  json.dumps({t: c.as_dict() for t, c in counts.items()})])
-            append_audit(con, default_actor(), "sync", f"source:{name}", {  # issue 9: every change audited
+            append_audit(con, current_actor(ws), "sync", f"source:{name}", {  # issue 9: every change audited
                 "sync_id": sync_id, "mode": mode, "since": since_json, "watermark": watermark,
                 "counts": {t: c.as_dict() for t, c in counts.items()}})
             con.execute("COMMIT")
