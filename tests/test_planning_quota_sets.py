@@ -63,7 +63,7 @@ def test_approving_writes_the_quotas_the_engine_reads_through_the_importer(plann
     assert a == [D("30000.00")] * 4
     log = ws.sql("SELECT table_name, source, inserted FROM import_log WHERE table_name = 'quotas'")
     assert log.iloc[-1].tolist() == ["quotas", "quota_set:FY2027-bookings@1", 54]
-    audit = ws.sql("SELECT action, entity FROM audit_log ORDER BY seq")
+    audit = ws.sql("SELECT action, entity FROM audit_log WHERE action <> 'import' ORDER BY seq")  # issue 9
     assert audit["action"].tolist() == ["create_quota_set", "approve_quota_set"]
     assert ws.quota_sets.in_force(2027)[["quota_set_id", "version"]].iloc[0].tolist() == ["FY2027-bookings", 1]
 
