@@ -548,28 +548,31 @@ class MetricContext:
         """Opportunities relevant to the query (owned by, or split to, an in-scope payee;
         created before the last window ends; not closed before the look-back), with
         ``base_cents`` in base currency at the close date (created date when it has none).
-        ``scoped=False``: every payee's (for company-wide benchmarks such as ramp)."""
+        ``scoped=False``: every payee's closed-won ones (for company-wide benchmarks)."""
         if self.scope is None:
             scoped = True
+        if scoped and self.scope is not None:
+            where = (f"AND (o.owner_id IN (SELECT payee_id FROM {self.payees}) OR o.opportunity_id IN "
+                     f"(SELECT opportunity_id FROM opportunity_splits WHERE payee_id IN "
+                     f"(SELECT payee_id FROM {self.payees})))")
+        else:
+            where = "" if scoped else "AND o.is_won AND o.is_closed"
+        return self._once("deals" if scoped else "deals_all", lambda table: self._build_deals(table, where))
 
-        def build(table: str) -> None:
-            scoped_sql = ""
-            if scoped and self.scope is not None:
-                scoped_sql = (f"AND (o.owner_id IN (SELECT payee_id FROM {self.payees}) OR o.opportunity_id IN "
-                          f"(SELECT opportunity_id FROM opportunity_splits WHERE payee_id IN "
-                          f"(SELECT payee_id FROM {self.payees})))")
-            select = f"""
-                SELECT o.opportunity_id, o.account_id, o.owner_id, o.created_date, o.close_date,
-                       o.is_closed, o.is_won, coalesce(o.product, '{NONE_KEY}') AS product, o.segment,
-                       o.deal_type, o.stage, o.currency AS cur, coalesce(o.close_date, o.created_date) AS fx_date,
-                       CAST(o.amount * 100 AS HUGEINT) AS cents,
-                       CAST(datediff('day', o.created_date, o.close_date) AS BIGINT) AS cycle_days
-                FROM opportunities o
-                WHERE o.created_date <= DATE '{self.max_end.isoformat()}'
-                  AND (o.close_date IS NULL OR NOT o.is_closed OR o.close_date >= DATE '{self.lookback_start().isoformat()}')
-                  {scoped_sql} {"" if scoped else "AND o.is_won AND o.is_closed"}"""
-            self.materialize_in_base(table, select, "opportunity amounts")
-        return self._once("deals" if scoped else "deals_all", build)
+    def _build_deals(self, table: str, where: str) -> None:
+        """Temp ``table``: the opportunities :meth:`deals` describes, narrowed by ``where``
+        (``AND ...`` over alias ``o``)."""
+        select = f"""
+            SELECT o.opportunity_id, o.account_id, o.owner_id, o.created_date, o.close_date,
+                   o.is_closed, o.is_won, coalesce(o.product, '{NONE_KEY}') AS product, o.segment,
+                   o.deal_type, o.stage, o.currency AS cur, coalesce(o.close_date, o.created_date) AS fx_date,
+                   CAST(o.amount * 100 AS HUGEINT) AS cents,
+                   CAST(datediff('day', o.created_date, o.close_date) AS BIGINT) AS cycle_days
+            FROM opportunities o
+            WHERE o.created_date <= DATE '{self.max_end.isoformat()}'
+              AND (o.close_date IS NULL OR NOT o.is_closed OR o.close_date >= DATE '{self.lookback_start().isoformat()}')
+              {where}"""
+        self.materialize_in_base(table, select, "opportunity amounts")
 
     def credits(self, scoped: bool = True) -> str:
         """Closed-won deals credited to payees: ``opportunity_id, payee_id, close_date,
@@ -578,33 +581,52 @@ class MetricContext:
         owner gets it all. Overlay credit is not revenue and is left out."""
         if self.scope is None:
             scoped = True
+        return self._once("credits" if scoped else "credits_all",
+                          lambda table: self._build_credits(table, self.deals(scoped)))
+
+    def credits_of(self, name: str, payees_sql: str, start: date, end: date) -> str:
+        """Temp table ``name`` with the rows :meth:`credits` would hold for every payee
+        (in scope or not) whose id ``payees_sql`` (a SELECT of one column) returns, for the
+        deals closed between ``start`` and ``end``: the same cents (a deal's whole split is
+        allocated), computed from those deals only, so a scoped query that needs a few
+        company-wide figures does not convert every deal of the company."""
+        if self.scope is None:  # every payee is in scope: the query's own credits hold them
+            return self.credits()
 
         def build(table: str) -> None:
-            d = self.deals(scoped)
-            self.execute(f"""
-                CREATE TEMP TABLE {table} AS
-                WITH won AS (SELECT opportunity_id, owner_id, close_date, product, base_cents FROM {d}
-                             WHERE is_won AND is_closed AND close_date IS NOT NULL),
-                split AS (
-                    SELECT w.opportunity_id, s.payee_id, w.close_date, w.product, w.base_cents,
-                           CAST(s.percent * 1000000 AS HUGEINT) AS micro
-                    FROM won w JOIN opportunity_splits s
-                      ON s.opportunity_id = w.opportunity_id AND s.split_type = 'revenue'),
-                alloc AS (
-                    SELECT *, (abs(base_cents) * micro) // 100000000 AS lo,
-                           (abs(base_cents) * micro) % 100000000 AS rest FROM split),
-                ranked AS (
-                    SELECT *, abs(base_cents) - sum(lo) OVER (PARTITION BY opportunity_id) AS leftover,
-                           row_number() OVER (PARTITION BY opportunity_id ORDER BY rest DESC, payee_id) AS rk
-                    FROM alloc)
-                SELECT opportunity_id, payee_id, close_date, product,
-                       sign(base_cents) * (lo + CASE WHEN rk <= leftover THEN 1 ELSE 0 END) AS cents
-                FROM ranked
-                UNION ALL
-                SELECT w.opportunity_id, w.owner_id, w.close_date, w.product, w.base_cents FROM won w
-                WHERE NOT EXISTS (SELECT 1 FROM opportunity_splits s WHERE s.opportunity_id = w.opportunity_id
-                                  AND s.split_type = 'revenue')""")
-        return self._once("credits" if scoped else "credits_all", build)
+            deals = self.t(f"{name}_deals")
+            self._build_deals(deals, f"""AND o.is_won AND o.is_closed
+                AND o.close_date BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'
+                AND (o.owner_id IN ({payees_sql}) OR o.opportunity_id IN (SELECT opportunity_id
+                     FROM opportunity_splits WHERE split_type = 'revenue' AND payee_id IN ({payees_sql})))""")
+            self._build_credits(table, deals)
+        return self._once(name, build)
+
+    def _build_credits(self, table: str, d: str) -> None:
+        """Temp ``table``: the credits (see :meth:`credits`) of the deals in table ``d``."""
+        self.execute(f"""
+            CREATE TEMP TABLE {table} AS
+            WITH won AS (SELECT opportunity_id, owner_id, close_date, product, base_cents FROM {d}
+                         WHERE is_won AND is_closed AND close_date IS NOT NULL),
+            split AS (
+                SELECT w.opportunity_id, s.payee_id, w.close_date, w.product, w.base_cents,
+                       CAST(s.percent * 1000000 AS HUGEINT) AS micro
+                FROM won w JOIN opportunity_splits s
+                  ON s.opportunity_id = w.opportunity_id AND s.split_type = 'revenue'),
+            alloc AS (
+                SELECT *, (abs(base_cents) * micro) // 100000000 AS lo,
+                       (abs(base_cents) * micro) % 100000000 AS rest FROM split),
+            ranked AS (
+                SELECT *, abs(base_cents) - sum(lo) OVER (PARTITION BY opportunity_id) AS leftover,
+                       row_number() OVER (PARTITION BY opportunity_id ORDER BY rest DESC, payee_id) AS rk
+                FROM alloc)
+            SELECT opportunity_id, payee_id, close_date, product,
+                   sign(base_cents) * (lo + CASE WHEN rk <= leftover THEN 1 ELSE 0 END) AS cents
+            FROM ranked
+            UNION ALL
+            SELECT w.opportunity_id, w.owner_id, w.close_date, w.product, w.base_cents FROM won w
+            WHERE NOT EXISTS (SELECT 1 FROM opportunity_splits s WHERE s.opportunity_id = w.opportunity_id
+                              AND s.split_type = 'revenue')""")
 
     def payee_bookings(self) -> str:
         """``period, payee_id, direct_cents, rollup_cents``: closed-won bookings credited to
@@ -746,14 +768,21 @@ class MetricContext:
         join = f"JOIN {self.payee_keys()} m ON m.payee_id = {owner}"
         return join, (f"{alias}.{product_col}" if self.grain == "product" else "m.key")
 
-    def on_grid(self, sql: str, columns: str) -> pd.DataFrame:
+    def on_grid(self, sql: str, columns: str, *, arrow: bool = False) -> pd.DataFrame:
         """Left-join ``sql`` (columns ``period, key, ...``) onto the grid, so every (window,
         group) has a row, and return it as a frame ordered by window then key.
 
         ``columns`` is the SELECT list over alias ``r`` (the result) producing ``value``,
-        ``numerator`` and ``denominator``."""
-        return self.frame(f"""
+        ``numerator`` and ``denominator``. ``arrow=True`` returns Arrow-backed columns
+        (``pd.ArrowDtype``, no per-value Python objects): :func:`compute_metrics` turns them
+        into the same values (``Decimal``, ``float``, ``int``) far faster, so a metric that
+        hands the frame straight back should ask for it; one that works on the frame in
+        pandas keeps the default (``Decimal`` objects)."""
+        query = f"""
             SELECT g.period, g.key, {columns}
             FROM {self.grid} g JOIN {self.windows} w ON w.period = g.period
             LEFT JOIN ({sql}) r ON r.period = g.period AND r.key = g.key
-            ORDER BY w.ord, g.key""")
+            ORDER BY w.ord, g.key"""
+        if arrow:
+            return self.con.sql(query).to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
+        return self.frame(query)

@@ -6,8 +6,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from spm_kernel.extensions import Metric
 from spm_kernel.metrics.context import GRAINS, MetricContext, MetricError, MetricOptions, Window
@@ -21,10 +25,61 @@ RESULT_COLUMNS = ("value", "numerator", "denominator")
 
 def _objects(values: pd.Series) -> np.ndarray:
     """A column as an object array with None (not NaN/NA) where a value is missing."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        return _arrow_objects(values.array.__arrow_array__())
     array = values.to_numpy(dtype=object, na_value=None) if values.dtype != object else values.to_numpy()
     if values.dtype == object and values.hasnans:
         array = np.where(pd.isna(values).to_numpy(), None, array)
     return array
+
+
+def _decimals(array: pa.Array) -> np.ndarray | None:
+    """A decimal128 array as ``Decimal`` objects (None where null), each distinct value built
+    once from its unscaled integer (``Decimal(n).scaleb(-scale)``: the same digits and exponent
+    as pyarrow's own conversion); None when a value does not fit in 64 bits."""
+    scale = array.type.scale
+    n = len(array)
+    raw = np.frombuffer(array.buffers()[1], dtype=np.int64)[2 * array.offset: 2 * (array.offset + n)]
+    lo, hi = raw[0::2], raw[1::2]
+    valid = ~array.is_null().to_numpy(zero_copy_only=False) if array.null_count else np.ones(n, dtype=bool)
+    if not np.array_equal(hi[valid], lo[valid] >> 63):
+        return None
+    uniques, inverse = np.unique(lo[valid], return_inverse=True)
+    made = np.empty(len(uniques), dtype=object)
+    made[:] = [Decimal(int(u)).scaleb(-scale) for u in uniques.tolist()]
+    out = np.full(n, None, dtype=object)
+    out[valid] = made[inverse]
+    return out
+
+
+def _arrow_objects(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """An Arrow column as the object array :func:`_objects` makes of its pandas conversion:
+    ``Decimal`` for DECIMAL, ``float`` for DOUBLE (None for NULL and NaN), ``int`` for an
+    integer column without NULLs (``float`` and None with them, as pandas does), without the
+    per-value pandas round trip."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    kind = array.type
+    if pa.types.is_decimal128(kind):
+        made = _decimals(array)
+        if made is not None:
+            return made
+    elif pa.types.is_floating(kind) or (pa.types.is_integer(kind) and array.null_count):
+        values = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out
+    elif pa.types.is_integer(kind):
+        return array.to_numpy(zero_copy_only=False).astype(np.int64).astype(object)
+    return _objects(array.to_pandas())
+
+
+def _strings(values: pd.Series) -> pa.Array:
+    """A column as an Arrow string array (what ``pd.array(..., dtype="str")`` holds)."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        array = values.array.__arrow_array__().combine_chunks()
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            return array.cast(pa.large_string())
+    return pa.array(pd.array(values.to_numpy(dtype=object), dtype="str")).cast(pa.large_string())
 
 
 def metric_columns(grain: str) -> list[str]:
@@ -108,21 +163,30 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
             missing = {"period", "key", *RESULT_COLUMNS} - set(frame.columns)
             if missing:
                 raise MetricError(f"metric {metric.name!r} returned no column(s) {sorted(missing)}")
-            part = {"metric": np.full(len(frame), metric.name, dtype=object),
-                    "period": frame["period"].to_numpy(dtype=object),
-                    "key": frame["key"].to_numpy(dtype=object)}
+            n = len(frame)
+            part: dict[str, Any] = {"metric": pa.array([metric.name], pa.large_string()).take(np.zeros(n, np.int64)),
+                                    "period": _strings(frame["period"]), "key": _strings(frame["key"])}
             for col in RESULT_COLUMNS:
                 part[col] = _objects(frame[col])
-            part["unit"] = np.full(len(frame), metric.unit, dtype=object)
+            part["unit"] = pa.array([metric.unit], pa.large_string()).take(np.zeros(n, np.int64))
             parts.append(part)
+            del frame
     if not parts:
         return pd.DataFrame(columns=columns)
-    data = {col: np.concatenate([p[col] for p in parts]) for col in parts[0]}
-    out = pd.DataFrame({col: pd.array(values, dtype=object if col in RESULT_COLUMNS else "str")
-                        for col, values in data.items()})
-    starts = dict(zip(windows["period"], windows["period_start"]))
-    ends = dict(zip(windows["period"], windows["period_end"]))
-    out.insert(2, "period_start", out["period"].map(starts))
-    out.insert(3, "period_end", out["period"].map(ends))
+    out = pd.DataFrame({
+        col: (np.concatenate([p[col] for p in parts]) if col in RESULT_COLUMNS
+              else pd.array(pa.chunked_array([p[col] for p in parts], pa.large_string()), dtype="str"))
+        for col in parts[0]})
+    labels = pa.array(windows["period"].tolist(), pa.large_string())
+    index = pc.index_in(pa.chunked_array([p["period"] for p in parts], pa.large_string()), value_set=labels)
+    found = index.is_valid().to_numpy(zero_copy_only=False)
+    positions = index.fill_null(0).to_numpy(zero_copy_only=False)
+    for at, name in ((2, "period_start"), (3, "period_end")):
+        dates = np.empty(len(windows), dtype=object)
+        dates[:] = windows[name].tolist()
+        column = dates[positions] if len(dates) else np.full(len(positions), np.nan, dtype=object)
+        if not found.all():
+            column[~found] = np.nan
+        out.insert(at, name, column)
     out = out.rename(columns={"key": key_col})[columns]
     return out.reset_index(drop=True)

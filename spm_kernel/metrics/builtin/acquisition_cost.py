@@ -75,7 +75,7 @@ class CustomerAcquisitionCost(Metric):
                 JOIN {w} w ON f.close_date BETWEEN w.period_start AND w.period_end {join} GROUP BY ALL) n
               ON n.period = a.period AND n.key = a.key"""
         return ctx.on_grid(sql, f"""{money_sql(round_div_sql('r.spend_cents', 'r.customers'))} AS value,
-            {money_sql('coalesce(r.spend_cents, 0)')} AS numerator, CAST(coalesce(r.customers, 0) AS BIGINT) AS denominator""")
+            {money_sql('coalesce(r.spend_cents, 0)')} AS numerator, CAST(coalesce(r.customers, 0) AS BIGINT) AS denominator""", arrow=True)
 
 
 @hookimpl(trylast=True)

@@ -30,7 +30,7 @@ class QuotaAttainment(Metric):
             sql = ctx.group_by_members(ra, "sum(x.direct_cents) AS num, sum(x.quota_cents) AS den",
                                        reps_only=True)
         return ctx.on_grid(sql, f"""{ratio_sql('r.num', 'r.den')} AS value,
-            {money_sql('coalesce(r.num, 0)')} AS numerator, {money_sql('coalesce(r.den, 0)')} AS denominator""")
+            {money_sql('coalesce(r.num, 0)')} AS numerator, {money_sql('coalesce(r.den, 0)')} AS denominator""", arrow=True)
 
     def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
         # reaching the target attainment on the same quota
@@ -58,7 +58,7 @@ class ShareAtQuota(Metric):
             sql = ctx.group_by_members(f"({flags})", "sum(x.at_quota) AS num, sum(x.has_quota) AS den",
                                        reps_only=True)
         return ctx.on_grid(sql, f"""{ratio_sql('r.num', 'r.den')} AS value,
-            CAST(coalesce(r.num, 0) AS BIGINT) AS numerator, CAST(coalesce(r.den, 0) AS BIGINT) AS denominator""")
+            CAST(coalesce(r.num, 0) AS BIGINT) AS numerator, CAST(coalesce(r.den, 0) AS BIGINT) AS denominator""", arrow=True)
 
 
 @hookimpl(trylast=True)

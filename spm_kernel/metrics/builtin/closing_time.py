@@ -44,7 +44,7 @@ class AvgClosingTime(Metric):
 
     def compute(self, ctx: MetricContext) -> pd.DataFrame:
         return ctx.on_grid(won_cycles(ctx), f"""{ratio_sql('r.total_days', 'r.won')} AS value,
-            CAST(coalesce(r.total_days, 0) AS BIGINT) AS numerator, CAST(coalesce(r.won, 0) AS BIGINT) AS denominator""")
+            CAST(coalesce(r.total_days, 0) AS BIGINT) AS numerator, CAST(coalesce(r.won, 0) AS BIGINT) AS denominator""", arrow=True)
 
     def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
         return _speedup_impact(gaps)
@@ -61,7 +61,7 @@ class MedianClosingTime(Metric):
 
     def compute(self, ctx: MetricContext) -> pd.DataFrame:
         return ctx.on_grid(won_cycles(ctx), """CAST(r.median_days AS DOUBLE) AS value,
-            CAST(NULL AS BIGINT) AS numerator, CAST(coalesce(r.won, 0) AS BIGINT) AS denominator""")
+            CAST(NULL AS BIGINT) AS numerator, CAST(coalesce(r.won, 0) AS BIGINT) AS denominator""", arrow=True)
 
     def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
         return _speedup_impact(gaps)

@@ -37,7 +37,7 @@ class CostOfSalesCompensation(Metric):
         else:
             sql = ctx.group_by_members(f"({per_payee})", "sum(x.payout_cents) AS num, sum(x.direct_cents) AS den")
         return ctx.on_grid(sql, f"""{ratio_sql('r.num', 'r.den')} AS value,
-            {money_sql('coalesce(r.num, 0)')} AS numerator, {money_sql('coalesce(r.den, 0)')} AS denominator""")
+            {money_sql('coalesce(r.num, 0)')} AS numerator, {money_sql('coalesce(r.den, 0)')} AS denominator""", arrow=True)
 
 
 @hookimpl(trylast=True)

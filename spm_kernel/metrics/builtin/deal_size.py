@@ -21,7 +21,7 @@ class AvgDealSize(Metric):
 
     def compute(self, ctx: MetricContext) -> pd.DataFrame:
         return ctx.on_grid(closed_deals(ctx), f"""{money_sql(round_div_sql('r.won_cents', 'r.won'))} AS value,
-            {money_sql('coalesce(r.won_cents, 0)')} AS numerator, CAST(coalesce(r.won, 0) AS BIGINT) AS denominator""")
+            {money_sql('coalesce(r.won_cents, 0)')} AS numerator, CAST(coalesce(r.won, 0) AS BIGINT) AS denominator""", arrow=True)
 
     def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
         # the same wins at the target size

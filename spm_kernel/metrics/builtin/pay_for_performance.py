@@ -33,7 +33,7 @@ class PayForPerformance(Metric):
             CASE WHEN count(*) >= {MIN_REPS} AND stddev_pop(x.att) > 0 AND stddev_pop(x.pay) > 0
                  THEN corr(x.att, x.pay) END AS r""", reps_only=True)
         return ctx.on_grid(sql, """r.r AS value, CAST(NULL AS DOUBLE) AS numerator,
-            CAST(coalesce(r.n, 0) AS BIGINT) AS denominator""")
+            CAST(coalesce(r.n, 0) AS BIGINT) AS denominator""", arrow=True)
 
 
 @hookimpl(trylast=True)

@@ -78,7 +78,7 @@ class PipelineCoverage(Metric):
         return ctx.on_grid(sql, f"""
             CASE WHEN r.remaining_cents > 0 THEN {ratio_sql('r.pipe_cents', 'r.remaining_cents')} END AS value,
             {money_sql('coalesce(r.pipe_cents, 0)')} AS numerator,
-            {money_sql('coalesce(r.remaining_cents, 0)')} AS denominator""")
+            {money_sql('coalesce(r.remaining_cents, 0)')} AS denominator""", arrow=True)
 
     def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
         # the extra pipeline needed, converted at the entity's win rate by value
@@ -109,7 +109,7 @@ class PipelineVelocity(Metric):
         expected = round_div_sql("r.n_open * r.won_cents", "r.closed")
         return ctx.on_grid(sql, f"""
             {money_sql(round_div_sql('r.n_open * r.won_cents * r.won', 'r.closed * r.total_days'))} AS value,
-            {money_sql(expected)} AS numerator, {ratio_sql('r.total_days', 'r.won')} AS denominator""")
+            {money_sql(expected)} AS numerator, {ratio_sql('r.total_days', 'r.won')} AS denominator""", arrow=True)
 
     def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
         # velocity is revenue per day: the gap over the period's days

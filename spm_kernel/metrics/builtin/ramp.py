@@ -12,7 +12,7 @@ counted, so that their whole history is seen.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -42,7 +42,11 @@ def ramp_dates(ctx: MetricContext) -> str:
         # months from two before the first candidate's hire (their trailing three months)
         index = first_hire.year * 12 + first_hire.month - 1 - 2
         start = max(lookback, date(index // 12, index % 12 + 1, 1)).isoformat()
-        credits = ctx.credits(scoped=False)
+        peers = (f"SELECT payee_id FROM payees WHERE role IN ({roles}) "
+                 f"AND coalesce(segment, '{NONE_KEY}') IN (SELECT seg FROM {candidates})")
+        last = ctx.max_end.year * 12 + ctx.max_end.month  # the month after the last window's month
+        months_end = date(last // 12, last % 12 + 1, 1) - timedelta(days=1)
+        credits = ctx.credits_of("ramp_credits", peers, date.fromisoformat(start), months_end)
         ctx.execute(f"""
             CREATE TEMP TABLE {table} AS
             WITH months AS (
@@ -98,7 +102,7 @@ class RampTime(Metric):
             JOIN {ctx.members} m ON m.period = w.period AND m.payee_id = r.payee_id
             GROUP BY ALL"""
         return ctx.on_grid(sql, f"""{ratio_sql('r.total', 'r.n')} AS value,
-            CAST(coalesce(r.total, 0) AS BIGINT) AS numerator, CAST(coalesce(r.n, 0) AS BIGINT) AS denominator""")
+            CAST(coalesce(r.total, 0) AS BIGINT) AS numerator, CAST(coalesce(r.n, 0) AS BIGINT) AS denominator""", arrow=True)
 
 
 @hookimpl(trylast=True)

@@ -37,7 +37,7 @@ class WinRate(Metric):
 
     def compute(self, ctx: MetricContext) -> pd.DataFrame:
         return ctx.on_grid(closed_deals(ctx), f"""{ratio_sql('r.won', 'r.closed')} AS value,
-            CAST(coalesce(r.won, 0) AS BIGINT) AS numerator, CAST(coalesce(r.closed, 0) AS BIGINT) AS denominator""")
+            CAST(coalesce(r.won, 0) AS BIGINT) AS numerator, CAST(coalesce(r.closed, 0) AS BIGINT) AS denominator""", arrow=True)
 
     def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
         # extra wins on the same closed deals, at the entity's average deal size
@@ -57,7 +57,7 @@ class WinRateValue(Metric):
 
     def compute(self, ctx: MetricContext) -> pd.DataFrame:
         return ctx.on_grid(closed_deals(ctx), f"""{ratio_sql('r.won_cents', 'r.closed_cents')} AS value,
-            {money_sql('coalesce(r.won_cents, 0)')} AS numerator, {money_sql('coalesce(r.closed_cents, 0)')} AS denominator""")
+            {money_sql('coalesce(r.won_cents, 0)')} AS numerator, {money_sql('coalesce(r.closed_cents, 0)')} AS denominator""", arrow=True)
 
     def revenue_impact(self, gaps: pd.DataFrame) -> pd.Series:
         closed_value = pd.to_numeric(gaps["denominator"], errors="coerce")
