@@ -409,3 +409,28 @@ def test_users_are_validated(ws: Workspace) -> None:
     set_role(ws, "ria", "manager", actor="ada")
     with ws.as_user("ria") as ria:  # R1 manages nobody: the same rows, a different role
         assert ria.visible_payees == {"R1"} and ria.user.role == "manager"
+
+
+def test_app_widgets_read_and_write_as_the_signed_in_user(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """spm_widgets opens the workspace through read_workspace/write_workspace: behind sign-in
+    (the prelaunch hook set SPM_USERNAME in the notebook) they hand out ws.as_user(...)."""
+    import sys
+
+    from spm_widgets.components import read_workspace, write_workspace
+
+    folder = ws.path
+    rob_line = ws.sql("SELECT line_id FROM payout_lines WHERE payee_id = 'R2'")["line_id"][0]
+    ria_line = ws.sql("SELECT line_id FROM payout_lines WHERE payee_id = 'R1'")["line_id"][0]
+    ws.close()
+    with read_workspace(str(folder)) as plain:  # no sign-in: the whole workspace, as before
+        assert plain.count("payout_lines") == 8
+    monkeypatch.setattr(sys.modules["__main__"], "SPM_USERNAME", "ria", raising=False)
+    with read_workspace(str(folder)) as view:
+        assert isinstance(view, ScopedWorkspace)
+        assert set(view.table("payout_lines")["payee_id"]) == {"R1"}
+    with write_workspace(str(folder)) as view:
+        with pytest.raises(PermissionDenied):
+            view.disputes.raise_inquiry(rob_line, "not mine", actor="R1")
+        dispute = view.disputes.raise_inquiry(ria_line, "the statement viewer passes my payee id", actor="R1")
+    with open_workspace(folder, read_only=True) as again:
+        assert again.disputes.get(dispute)["raised_by"] == "ria"

@@ -94,7 +94,8 @@ class ScopedWorkspace:
         return self.visible_payees is None or str(payee_id) in self.visible_payees
 
     def _actor(self, actor: str | None) -> str:
-        if actor is not None and actor != self.user.username:
+        """The user's username; ``actor`` may be None, the username or the user's payee id."""
+        if actor is not None and actor not in (self.user.username, self.user.payee_id):
             raise PermissionDenied(f"user {self.user.username!r} cannot act as {actor!r}")
         return self.user.username
 

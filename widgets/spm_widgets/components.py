@@ -519,6 +519,26 @@ def _open_retrying(path: str, read_only: bool, attempts: int, wait_s: float) -> 
                           "try again in a moment.") from last
 
 
+USERNAME_VARIABLE = "SPM_USERNAME"
+
+
+@contextmanager
+def signed_in_view(ws: Any) -> Iterator[Any]:
+    """Behind sign-in (the server's prelaunch hook set the notebook variable ``SPM_USERNAME``),
+    ``ws`` as that user may see and change it (``ws.as_user``: rows filtered and writes checked
+    in the kernel, issue 9); without sign-in, ``ws`` itself."""
+    main = sys.modules.get("__main__")
+    username = getattr(main, USERNAME_VARIABLE, None) if main is not None else None
+    if not username:
+        yield ws
+        return
+    scoped = ws.as_user(str(username))
+    try:
+        yield scoped
+    finally:
+        scoped.close()
+
+
 @contextmanager
 def read_workspace(path: str, attempts: int = 40, wait_s: float = 0.25) -> Iterator[Any]:
     """The workspace at ``path`` opened read-only for the ``with`` block, then closed (apps hold
@@ -526,7 +546,8 @@ def read_workspace(path: str, attempts: int = 40, wait_s: float = 0.25) -> Itera
     another process writes, the open is retried ``attempts`` times, ``wait_s`` apart."""
     ws = _open_retrying(path, True, attempts, wait_s)
     try:
-        yield ws
+        with signed_in_view(ws) as view:
+            yield view
     finally:
         ws.close()
 
@@ -537,6 +558,7 @@ def write_workspace(path: str, attempts: int = 40, wait_s: float = 0.25) -> Iter
     while another process holds the file for a moment (DuckDB allows one writer, or readers)."""
     ws = _open_retrying(path, False, attempts, wait_s)
     try:
-        yield ws
+        with signed_in_view(ws) as view:
+            yield view
     finally:
         ws.close()
