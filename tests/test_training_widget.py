@@ -94,3 +94,15 @@ def test_markdown_is_rendered_and_raw_html_escaped() -> None:
                         "lower": -0.02, "upper": 0.27, "interval_prob": 0.9, "prob_positive": 0.93,
                         "trained_payees": 30, "control_payees": 100, "estimated_at": "2026-11-27T10:00:00"}])
     assert "+12.0%" in one and "90% interval" in one and "-2.0% to +27.0%" in one
+
+
+def test_the_dashboard_panel_covers_the_whole_company(folder: Path) -> None:
+    from spm_widgets.training import training_panel
+
+    panel = training_panel(folder, as_of=DAY)
+    assert isinstance(panel, ManagerView)
+    # M1's five assignments plus P6's overdue compliance course (A6, due 20 Feb: 18 days)
+    assert panel.model.totals == {"assigned": 6, "completed": 3, "completed_late": 1, "overdue": 2, "open": 1}
+    assert "whole company" in panel.title.value
+    assert "No training effect has been estimated yet" in panel.effect.value
+    assert "spm-error-panel" in training_panel(folder.parent / "missing")._dom_classes

@@ -328,8 +328,9 @@ class ManagerModel(HasTraits):
     def update_from(self, ws: Any) -> None:
         day = date.fromisoformat(self.as_of) if self.as_of else date.today()
         name = ws.sql("SELECT name FROM payees WHERE payee_id = ?", [self.manager_id])
-        counts = ws.training.counts(day, manager=self.manager_id)
-        late = ws.training.overdue(day, manager=self.manager_id)
+        manager = self.manager_id or None   # no manager: the whole company
+        counts = ws.training.counts(day, manager=manager)
+        late = ws.training.overdue(day, manager=manager)
         effects = ws.training.effects()
         cols = ["assigned", "completed", "completed_late", "overdue", "open"]
         totals = {c: int(counts[c].sum()) if len(counts) else 0 for c in cols}
@@ -342,7 +343,7 @@ class ManagerModel(HasTraits):
         effect_rows = [{k: (None if pd.isna(v) else (v.isoformat() if hasattr(v, "isoformat") else v))
                         for k, v in rec.items()} for rec in effects.to_dict("records")]
         with self.hold_trait_notifications():
-            self.manager_name = str(name["name"].iloc[0]) if len(name) else self.manager_id
+            self.manager_name = (str(name["name"].iloc[0]) if len(name) else self.manager_id) or "whole company"
             self.people = people
             self.overdue = overdue_rows
             self.effects = effect_rows
@@ -435,6 +436,20 @@ class ManagerView(widgets.VBox):
         self.effect.value = '<div class="spm-section-title">Training effect</div>' + effect_html(m.effects)
 
 
+def training_panel(path: str | Path | None = None, manager_id: str = "",
+                   as_of: date | str | None = None) -> widgets.Widget:
+    """Training counts, who is overdue and the measured effect, for ``manager_id``'s
+    organisation or (empty) the whole company, of the workspace at ``path`` (default
+    ``SPM_WORKSPACE``): the manager dashboard's training section."""
+    path = path or os.environ.get("SPM_WORKSPACE")
+    if not path:
+        return error_panel("No workspace was given: start the workbench with `spm app --workspace DIR`.")
+    try:
+        return ManagerView(ManagerModel.from_path(path, manager_id, as_of=as_of))
+    except Exception as exc:  # noqa: BLE001 - a readable panel instead of a traceback
+        return error_panel(str(exc))
+
+
 def error_panel(message: str) -> widgets.HTML:
     panel = widgets.HTML(CSS + f'<div class="spm-error"><b>The learning app cannot be shown.</b><br>'
                          f'{html.escape(message)}</div>')
@@ -477,4 +492,4 @@ def learning_app(path: str | Path | None, user: str | None = None, as_of: date |
 
 
 __all__ = ["LearnerModel", "LearnerView", "ManagerModel", "ManagerView", "effect_html", "learning_app",
-           "render_markdown", "signed_in_user"]
+           "render_markdown", "signed_in_user", "training_panel"]
