@@ -115,9 +115,11 @@ def value_problems(con: duckdb.DuckDBPyConnection, spec: TableSpec, present: set
     """Every row-level problem: missing, unparseable, out of range, not allowed, duplicate
     key, unknown reference, and the table's cross-column rules."""
     parts: list[str] = []
+    conditions: list[str] = []
 
     def add(column: str, condition: str, reason_sql: str, value_sql: str | None = None) -> None:
         value_sql = value_sql or f"r.{q(column)}"
+        conditions.append(condition)
         parts.append(
             f"SELECT t.__row AS \"row\", '{column}' AS \"column\", CAST({value_sql} AS VARCHAR) AS value, "
             f"{reason_sql} AS reason FROM {TYPED} t JOIN {RAW} r USING (__row) WHERE {condition}"
@@ -137,7 +139,11 @@ def value_problems(con: duckdb.DuckDBPyConnection, spec: TableSpec, present: set
             wide = f"TRY_CAST(nullif({text}, '') AS DECIMAL(38,10))"
             numeric = f"regexp_full_match({text}, '{NUMBER_PATTERN}')"
             # decimal places from the text itself: DECIMAL(38,10) would round 1e-12 to 0
-            too_precise = f"(({numeric} AND {_places_sql(text)} > {col.decimal_scale}) OR " \
+            # only a text with an exponent or more than scale digits after the point can be
+            # too precise: a cheap test first, so that the regular expressions run on few rows
+            maybe = f"(contains(lower({text}), 'e') OR length({text}) - strpos({text}, '.') > {col.decimal_scale} " \
+                    f"AND strpos({text}, '.') > 0)"
+            too_precise = f"(({maybe} AND {numeric} AND {_places_sql(text)} > {col.decimal_scale}) OR " \
                           f"(t.{name} IS NOT NULL AND {wide} <> t.{name}))"
             add(col.name, f"{raw_present} AND {wide} IS NULL AND NOT {numeric}", f"'is not {_type_word(col)}'")
             add(col.name, f"{raw_present} AND t.{name} IS NULL AND {numeric} AND NOT {too_precise}",
@@ -157,7 +163,8 @@ def value_problems(con: duckdb.DuckDBPyConnection, spec: TableSpec, present: set
             reason = "must not be negative" if col.min_value == 0 else f"must be at least {col.min_value}"
             add(col.name, f"t.{name} IS NOT NULL AND t.{name} < {col.min_value}", f"'{reason}'")
     key = [q(k) for k in spec.key]
-    if key and all(k in present for k in spec.key):
+    keyed = bool(key) and all(k in present for k in spec.key)
+    if keyed:
         key_cols = ", ".join(key)
         parts.append(
             f"SELECT __row AS \"row\", '{spec.key[-1] if len(spec.key) == 1 else ', '.join(spec.key)}' AS \"column\", "
@@ -171,6 +178,17 @@ def value_problems(con: duckdb.DuckDBPyConnection, spec: TableSpec, present: set
         if all(n in present for n in mentioned):
             add(col_name, f"NOT coalesce(({_qualify(rule, spec)}), true)", f"'{reason}'")
     if not parts:
+        return _empty()
+    # Most imports have no problem at all: one pass over the rows (every condition at once)
+    # and one grouping by key say so, before the query that names each problem.
+    checks = []
+    if conditions:
+        checks.append(f"(SELECT count(*) FROM {TYPED} t JOIN {RAW} r USING (__row) WHERE "
+                      + " OR ".join(f"({c})" for c in conditions) + ")")
+    if keyed:
+        checks.append(f"(SELECT count(*) FROM (SELECT 1 FROM {TYPED} WHERE "
+                      + " AND ".join(f"{k} IS NOT NULL" for k in key) + f" GROUP BY {key_cols} HAVING count(*) > 1))")
+    if not any(con.execute(f"SELECT {', '.join(checks)}").fetchall()[0]):
         return _empty()
     return con.execute(" UNION ALL ".join(parts) + " ORDER BY \"row\", \"column\"").df()
 

@@ -5,6 +5,7 @@ it in ``sources.yaml`` (custom fields such as ``Contract_Years__c`` included).""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from spm_kernel.store.schema import get_table
 from spm_kernel.sync.batch import SourceError
 
+_TEXT_TYPES = {str, type(None)}
 _DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 
 
@@ -87,7 +89,12 @@ def as_text(values: pd.Series) -> pd.Series:
     a column that already holds only text is passed through without a per-cell loop."""
     column = values.astype(object)
     if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
-        return column.where(column.notna(), None)
+        cells = column.to_numpy(dtype=object)
+        missing = pd.isna(cells)
+        if missing.any():
+            cells = cells.copy()
+            cells[missing] = None
+        return pd.Series(cells, index=values.index, dtype=object)
     return pd.Series([None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
                       for v in column.tolist()], index=values.index, dtype=object)
 
@@ -117,11 +124,15 @@ def record_columns(records: list[dict[str, Any]], fields: Iterable[str]) -> pd.D
     columns: dict[str, list[Any]] = {}
     for field in dict.fromkeys(fields):
         path = field.split(".")
+        values: list[Any]
         if len(path) == 1:
-            values = [r.get(field) for r in records]
+            try:
+                values = list(map(itemgetter(field), records))  # C speed when every record has it
+            except (KeyError, TypeError):
+                values = [r.get(field) if isinstance(r, dict) else None for r in records]
         else:
             values = [_dig(r, path) for r in records]
-        if not all(v is None or v.__class__ is str for v in values):
+        if not set(map(type, values)) <= _TEXT_TYPES:
             values = [None if v is None else v if v.__class__ is str else str(v) for v in values]
         columns[field] = values
     return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()},
