@@ -95,3 +95,15 @@ def start_app_server(workspace: Path, log_dir: Path, env: dict[str, str] | None 
 
 def stop_app_server(server: AppServer) -> None:
     _stop_group(server.process)
+
+
+def choose(page: object, selector: str, starts_with: str, timeout: float = PAGE_MS) -> str:
+    """Pick the option of the ``<select>`` under ``selector`` whose text starts with
+    ``starts_with`` (ipywidgets' options carry their labels as values), once it is there;
+    returns its full label."""
+    finder = (f"() => [...document.querySelectorAll({selector + ' select option'!r})]"
+              f".map(o => o.textContent).find(t => t.startsWith({starts_with!r})) || null")
+    page.wait_for_function(finder, timeout=timeout)  # type: ignore[attr-defined]
+    label = page.evaluate(finder)  # type: ignore[attr-defined]
+    page.locator(selector + " select").select_option(label=label)  # type: ignore[attr-defined]
+    return str(label)

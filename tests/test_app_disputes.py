@@ -14,7 +14,7 @@ import pytest
 
 import spm_kernel
 from tests.apps_support import (
-    OPEN, PAGE_MS, REP, apps_folder, calculated_demo, start_app_server, stop_app_server,
+    OPEN, PAGE_MS, REP, apps_folder, calculated_demo, choose, start_app_server, stop_app_server,
 )
 from tests.conftest import ARTIFACTS, AppServer
 
@@ -39,6 +39,7 @@ def server(company: Path, tmp_path_factory: pytest.TempPathFactory, chromium_pat
 
 def _open(browser: Any, server: AppServer, app: str, ready: str) -> Any:
     page = browser.new_page(viewport={"width": 1320, "height": 1000})
+    page.set_default_timeout(PAGE_MS)  # every action waits as long as a page load may take
     page.goto(server.url + f"voila/render/{app}", timeout=PAGE_MS)
     try:
         page.wait_for_selector(ready, timeout=PAGE_MS)
@@ -54,7 +55,7 @@ def test_raise_in_the_statement_resolve_in_the_queue(server: AppServer, browser:
 
     # 1. The rep questions the commission line.
     rep = _open(browser, server, "rep_statement.ipynb", ".spm-statement .spm-line-picker select")
-    rep.locator(".spm-line-picker select").select_option(commission["line_id"])
+    choose(rep, ".spm-line-picker", f'{commission["line_no"]}. ')
     rep.wait_for_selector(f'.spm-line-head[data-line="{commission["line_id"]}"]', timeout=PAGE_MS)
     rep.fill(".spm-inquiry-text textarea", "The Oak Media renewal is not in my commission.")
     rep.click("button.spm-raise-inquiry")
@@ -66,7 +67,7 @@ def test_raise_in_the_statement_resolve_in_the_queue(server: AppServer, browser:
     assert queue.inner_text(".spm-kpi-open .spm-kpi-value") == "1"
     assert f"signed in as {ANALYST}" in queue.inner_text(".spm-app-header")
     assert queue.locator(".spm-queue .ipydatagrid-widget").count() == 1
-    queue.locator(".spm-dispute-picker select").select_option("DSP-000001")
+    choose(queue, ".spm-dispute-picker", "DSP-000001 ")
     queue.wait_for_selector('.spm-dispute-head[data-dispute="DSP-000001"]', timeout=PAGE_MS)
     assert "The Oak Media renewal" in queue.inner_text(".spm-inquiry")
     assert queue.inner_text(".spm-disputed-line .spm-line-amount") == f'{commission["amount"]:,.2f} USD'

@@ -15,7 +15,7 @@ import pytest
 import spm_kernel
 from spm_kernel.benchmarking import areas_for_improvement
 from spm_widgets.dashboard import AREA_METRICS, TILE_METRICS, format_metric
-from tests.apps_support import PAGE_MS, apps_folder, start_app_server, stop_app_server
+from tests.apps_support import PAGE_MS, apps_folder, choose, start_app_server, stop_app_server
 from tests.conftest import ARTIFACTS, AppServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -61,6 +61,7 @@ def _wait_for_tiles(page: Any, expected: dict[str, str], server: AppServer) -> N
 
 def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, company: Path) -> None:
     page = browser.new_page(viewport={"width": 1320, "height": 1000})
+    page.set_default_timeout(PAGE_MS)  # every action waits as long as a page load may take
     page.goto(server.url + f"voila/render/{APP}", timeout=PAGE_MS)
     try:
         page.wait_for_selector(".spm-dashboard .spm-kpi-quota-attainment .spm-kpi-value", timeout=PAGE_MS)
@@ -74,13 +75,13 @@ def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, c
     assert page.locator(".spm-distribution .js-plotly-plot").count() == 1
 
     # Another period: every tile equals the kernel's for that quarter.
-    page.locator(".spm-filter-period select").select_option("2026-Q3")
+    choose(page, ".spm-filter-period", "2026-Q3")
     page.wait_for_function("() => document.querySelector('.spm-scope-period').innerText === '2026-Q3'",
                            timeout=PAGE_MS)
     _wait_for_tiles(page, _expected_tiles(company, "2026-Q3", None), server)
 
     # One team: tiles for the team's scope, leaderboard of its reps, its reps' areas.
-    page.locator(".spm-filter-team select").select_option(TEAM)
+    choose(page, ".spm-filter-team", "North America East Enterprise 1")
     page.wait_for_function("() => document.querySelector('.spm-scope-label').innerText"
                            ".startsWith('Team North America East Enterprise 1')", timeout=PAGE_MS)
     _wait_for_tiles(page, _expected_tiles(company, "2026-Q3", f"team:{TEAM}"), server)

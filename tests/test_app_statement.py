@@ -13,7 +13,7 @@ import pytest
 
 import spm_kernel
 from tests.apps_support import (
-    CLOSED, OPEN, PAGE_MS, REP, apps_folder, calculated_demo, start_app_server, stop_app_server,
+    CLOSED, OPEN, PAGE_MS, REP, apps_folder, calculated_demo, choose, start_app_server, stop_app_server,
 )
 from tests.conftest import ARTIFACTS, AppServer
 
@@ -53,6 +53,7 @@ def test_statement_app_shows_explains_and_takes_an_inquiry(server: AppServer, br
     with spm_kernel.open(company, read_only=True) as ws:
         now, before = ws.statement(REP, OPEN), ws.statement(REP, CLOSED)
     page = browser.new_page(viewport={"width": 1320, "height": 1000})
+    page.set_default_timeout(PAGE_MS)  # every action waits as long as a page load may take
     page.goto(server.url + f"voila/render/{APP}", timeout=PAGE_MS)
     try:
         page.wait_for_selector(".spm-statement .spm-kpi-paid .spm-kpi-value", timeout=PAGE_MS)
@@ -73,21 +74,21 @@ def test_statement_app_shows_explains_and_takes_an_inquiry(server: AppServer, br
     assert page.get_attribute("a.spm-download-xlsx", "download") == f"statement-{OPEN}-{REP}.xlsx"
 
     # The closed month: final, and its own figures.
-    page.locator(".spm-filter-period select").select_option(CLOSED)
+    choose(page, ".spm-filter-period", CLOSED)
     _wait_text(page, ".spm-kpi-status .spm-kpi-value", "Final", server)
     _wait_text(page, ".spm-kpi-paid .spm-kpi-value", _money(before.paid), server)
 
     # Back to October: explain the commission line, then question the draw top-up.
-    page.locator(".spm-filter-period select").select_option(OPEN)
+    choose(page, ".spm-filter-period", OPEN)
     _wait_text(page, ".spm-kpi-status .spm-kpi-value", "Preliminary", server)
     commission = now.lines[now.lines["line_type"] == "earning"].iloc[0]
-    page.locator(".spm-line-picker select").select_option(commission["line_id"])
+    choose(page, ".spm-line-picker", f'{commission["line_no"]}. ')
     page.wait_for_selector(f'.spm-line-head[data-line="{commission["line_id"]}"]', timeout=PAGE_MS)
     assert page.inner_text(".spm-line-amount") == _money(commission["amount"])
     assert "step on attainment" in page.inner_text(".spm-explanation")
     assert page.locator(".spm-line-credits tbody tr").count() == int(commission["credit_count"])
     draw = now.lines[now.lines["line_type"] == "draw_topup"].iloc[0]
-    page.locator(".spm-line-picker select").select_option(draw["line_id"])
+    choose(page, ".spm-line-picker", f'{draw["line_no"]}. ')
     page.wait_for_selector(f'.spm-line-head[data-line="{draw["line_id"]}"]', timeout=PAGE_MS)
     page.fill(".spm-inquiry-text textarea", "My draw top-up should be lower: a deal closed on 31 Oct.")
     page.click("button.spm-raise-inquiry")
