@@ -40,7 +40,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
-from traitlets import Dict, HasTraits, List, Unicode
+from traitlets import Dict, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
     STYLE, DataTable, ErrorDisplay, KpiTile, LoadingIndicator, build_app, esc, format_money,
@@ -139,6 +139,7 @@ class DashboardModel(HasTraits):
     leaderboard = List(Dict(), help="reps in scope by attainment: rank, payee_id, name, team_id, ...")
     improvements = List(Dict(), help="areas for improvement of payees in scope, largest impact first")
     loaded_at = Unicode("")
+    revision = Int(0, help="incremented by every refresh (views redraw on it)")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -244,6 +245,7 @@ class DashboardModel(HasTraits):
             self.leaderboard = leaderboard
             self.improvements = improvements
             self.loaded_at = datetime.now().isoformat(timespec="seconds")
+            self.revision += 1
 
     def _metric_info(self, ws: Any, names: tuple[str, ...]) -> dict[str, Any]:
         return {n: ws.registry.metrics[n] for n in names if n in ws.registry.metrics}
@@ -451,7 +453,7 @@ class DashboardView(widgets.VBox):
         self.add_class("spm-dashboard")
         for dd in (self.period, self.region, self.segment, self.team):
             dd.observe(self._on_filter, names="value")
-        model.observe(self._render, names=["loaded_at"])  # set last by every refresh
+        model.observe(self._render, names=["revision"])  # one redraw per refresh
         self._render()
 
     def _set_options(self) -> None:

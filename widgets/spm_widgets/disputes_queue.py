@@ -28,7 +28,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
-from traitlets import Dict, HasTraits, List, Unicode
+from traitlets import Dict, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
     STYLE, DataTable, ErrorDisplay, KpiTile, LoadingIndicator, UserFacingError, build_app, esc,
@@ -86,6 +86,7 @@ class DisputesModel(HasTraits):
     history = List(Dict(), help="the selected dispute's steps from the audit log")
     notice = Unicode("")
     loaded_at = Unicode("")
+    revision = Int(0, help="incremented by every refresh (views redraw on it)")
 
     @classmethod
     def from_path(cls, path: str | Path, actor: str = "analyst", status: str = "") -> DisputesModel:
@@ -119,6 +120,7 @@ class DisputesModel(HasTraits):
             self.queue = queue
             self.detail, self.history = detail, history
             self.loaded_at = datetime.now().isoformat(timespec="seconds")
+            self.revision += 1
 
     def _queue(self, ws: Any, everything: pd.DataFrame) -> list[dict[str, Any]]:
         frame = everything
@@ -306,7 +308,7 @@ class DisputesView(widgets.VBox):
         self._quiet = False
         self.status.observe(self._on_filter, names="value")
         self.payee.observe(self._on_filter, names="value")
-        model.observe(self._render, names=["loaded_at"])  # set last by every refresh
+        model.observe(self._render, names=["revision"])  # one redraw per refresh
         model.observe(self._render_detail, names=["detail", "history", "notice", "selected"])
         self._render()
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
-from traitlets import Dict, HasTraits, List, Unicode
+from traitlets import Dict, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
     STYLE, DataTable, ErrorDisplay, KpiTile, LoadingIndicator, UserFacingError, build_app,
@@ -89,6 +89,7 @@ class StatementModel(HasTraits):
     downloads = Dict(help="kind -> {'filename', 'data' (base64)} for 'pdf' and 'xlsx'")
     notice = Unicode("")
     loaded_at = Unicode("")
+    revision = Int(0, help="incremented each time a statement is shown (views redraw on it)")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -147,6 +148,7 @@ class StatementModel(HasTraits):
             self.line_credits = []
             self.notice = ""
             self.loaded_at = datetime.now().isoformat(timespec="seconds")
+            self.revision += 1
 
     def _inquiries(self, ws: Any, st: Any) -> list[dict[str, Any]]:
         frame = ws.disputes.list(payee_id=self.payee_id)
@@ -311,7 +313,7 @@ class StatementView(widgets.VBox):
         self.add_class("spm-statement")
         self._picking = False
         self.period.observe(self._on_period, names="value")
-        model.observe(self._render, names=["loaded_at"])
+        model.observe(self._render, names=["revision"])
         model.observe(self._render_line, names=["selected_line", "line_credits"])
         model.observe(self._render_inquiries, names=["inquiries", "notice"])
         model.observe(self._render_downloads, names=["downloads"])
