@@ -184,5 +184,13 @@ def write_xlsx(report: PerformanceReport, path: str | Path) -> Path:
         chart.set_title({"name": f"Open pipeline by close month ({cur})"})
         pipe_ws.insert_chart(len(pipe) + 3, 0, chart, {"x_scale": 1.5, "y_scale": 1.2})
 
+    if not report.training.empty:  # the stored training-effect estimates (relative changes)
+        book.table(wb.add_worksheet("Training effect"), 0, report.training, [
+            ("module_id", "Module", "text"), ("title", "Title", "text"), ("metric", "KPI", "text"),
+            ("effect", "Effect", "ratio"), ("lower", "Lower", "ratio"), ("upper", "Upper", "ratio"),
+            ("interval_prob", "Interval", "ratio"), ("prob_positive", "P(effect > 0)", "ratio"),
+            ("baseline", "Before training", "ratio"), ("trained_payees", "Reps trained", "text"),
+            ("control_payees", "Reps untrained", "text")], widths={"Title": 32})
+
     wb.close()
     return path

@@ -201,8 +201,10 @@ def kpi_gaps(ws: Workspace, metric: str, percentile: float, *, period: str, role
                                               "higher_is_better"]].reset_index(drop=True)
 
 
-def _fmt(value: float, unit: str) -> str:
-    return f"{value:.1%}" if unit == "ratio" else f"{value:,.2f}"
+def _fmt(values: pd.Series, unit: str) -> pd.Series:
+    """KPI values as text: 10.0% for ratios, 1,234.50 otherwise."""
+    v = values.astype(float)
+    return (v * 100).round(1).map("{:.1f}%".format) if unit == "ratio" else v.round(2).map("{:,.2f}".format)
 
 
 def _rule_targets(ws: Workspace, rule: dict[str, Any], day: date, period: str | None) -> pd.DataFrame:
@@ -233,9 +235,8 @@ def _rule_targets(ws: Workspace, rule: dict[str, Any], day: date, period: str | 
         gaps = kpi_gaps(ws, str(metric), pct, period=used, role=role or "rep", min_peers=min_peers, as_of=day)
         unit = ws.registry.metrics[str(metric)].unit
         side = "below" if gaps["higher_is_better"].all() else "above"
-        reasons = [f"kpi gap: {metric} {_fmt(v, unit)} in {used} {side} the peers' p{pct:g} "
-                   f"{_fmt(t, unit)} (rule {rule['rule_id']})"
-                   for v, t in zip(gaps["value"], gaps["threshold"])]
+        reasons = (f"kpi gap: {metric} " + _fmt(gaps["value"], unit) + f" in {used} {side} the peers' p{pct:g} "
+                   + _fmt(gaps["threshold"], unit) + f" (rule {rule['rule_id']})")
         return pd.DataFrame({"payee_id": gaps["payee_id"], "assigned_date": day, "reason": reasons})
     raise TrainingError(f"rule {rule['rule_id']}: unknown kind {kind!r}")
 

@@ -85,17 +85,13 @@ def _read(ws: Workspace, path: Path) -> pd.DataFrame:
     return frame_to_strings(frame)
 
 
-def _timestamp(value: object, date_format: str | None) -> object:
-    """The completion time as ISO text for the importer; the raw value when unparseable (the
-    importer then reports it as not a timestamp)."""
-    if value is None or (isinstance(value, float) and pd.isna(value)) or str(value).strip() == "":
-        return None
-    text = str(value).strip()
-    try:
-        parsed = datetime.strptime(text, date_format) if date_format else datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    return parsed.replace(tzinfo=None).isoformat(sep=" ")
+def _timestamps(values: pd.Series, date_format: str | None) -> pd.Series:
+    """Completion times as ISO text for the importer (parsed with ``date_format``, else as ISO
+    8601); an unparseable value stays as it is, so the importer reports it as not a timestamp."""
+    text = values.fillna("").astype(str).str.strip()
+    parsed = pd.to_datetime(text.where(text != ""), format=date_format or "ISO8601", errors="coerce")
+    iso = parsed.dt.strftime("%Y-%m-%d %H:%M:%S")
+    return iso.where(parsed.notna(), text.replace("", None))
 
 
 def import_completions(ws: Workspace, path: str | Path, *, date_format: str | None = None,
@@ -125,15 +121,16 @@ def import_completions(ws: Workspace, path: str | Path, *, date_format: str | No
         emails = ws.sql("SELECT lower(email) AS email, payee_id FROM payees WHERE email IS NOT NULL")
         lookup = dict(zip(emails["email"], emails["payee_id"]))
         given = kept[found["email"]].fillna("").str.strip()
-        out["payee_id"] = [lookup.get(e.lower(), e or None) for e in given]  # unknown: reported below
+        # an unknown e-mail stays as it is, so the importer reports it as an unknown payee
+        out["payee_id"] = given.str.lower().map(lookup).fillna(given).replace("", None)
     if found["module_id"] is not None:
         out["module_id"] = kept[found["module_id"]].str.strip()
     else:
         titles = ws.sql("SELECT lower(title) AS title, module_id FROM training_modules")
         lookup = dict(zip(titles["title"], titles["module_id"]))
         given = kept[found["title"]].fillna("").str.strip()
-        out["module_id"] = [lookup.get(t.lower(), t or None) for t in given]
-    out["completed_at"] = [_timestamp(v, date_format) for v in kept[found["completed_at"]]]
+        out["module_id"] = given.str.lower().map(lookup).fillna(given).replace("", None)
+    out["completed_at"] = _timestamps(kept[found["completed_at"]], date_format)
     if found["score"] is not None:
         out["score"] = kept[found["score"]].fillna("").str.strip().str.rstrip("%").replace("", None)
     label = source or path.name

@@ -170,8 +170,7 @@ def estimate_effect(ws: Workspace, settings: EffectSettings | None = None, **opt
     import arviz as az
     import pymc as pm
 
-    settings = (settings or EffectSettings()).model_copy(update=options)
-    EffectSettings.model_validate(settings.model_dump())
+    settings = EffectSettings.model_validate({**(settings or EffectSettings()).model_dump(), **options})
     cells = effect_cells(ws, settings)
     if cells.empty or not cells["after"].any():
         raise TrainingEffectError(f"no deal was created after completing {settings.module_id}: nothing "
