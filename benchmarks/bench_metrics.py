@@ -47,6 +47,9 @@ def ensure_demo(folder: Path, scale: int) -> Path:
     """Build the demo at ``scale`` into ``folder`` once (reused while its marker exists)."""
     marker = folder / ".bench-complete"
     if marker.exists():
+        import spm_kernel
+
+        spm_kernel.open(folder).close()  # applies migrations added since it was built (the timed runs are read-only)
         return folder
     from spm_kernel.demo import build_demo
 
@@ -155,7 +158,9 @@ def child_all(folder: str, repeats: int, sample: int) -> dict[str, Any]:
     payees = ws.sql("SELECT payee_id FROM payees ORDER BY payee_id")["payee_id"].tolist()
     reps = ws.sql("SELECT payee_id FROM payees WHERE role = 'rep' ORDER BY payee_id")["payee_id"].tolist()
     times, cpus = [], []
+    frame = None
     for _ in range(repeats):
+        del frame  # the previous answer is not kept alive while the next one is built
         started, cpu0 = time.perf_counter(), cpu_s()
         frame = ws.metrics(by="payee", period=SERIES)
         times.append(time.perf_counter() - started)
@@ -243,6 +248,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="scale 2 instead of 50, fewer repeats")
     parser.add_argument("--scale", type=int, default=None, help="scale of the large workspace (default 50)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats of each full query (default 3, quick 2)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the workspaces are built once")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -254,22 +260,24 @@ def main() -> None:
         return
 
     scale = args.scale or (2 if args.quick else 50)
-    repeats = 2 if args.quick else 3
+    repeats = args.repeats or (2 if args.quick else 3)
     args.cache.mkdir(parents=True, exist_ok=True)
     print(f"building (once, cached in {args.cache}) the demo at scale 1 and at scale {scale} ...", flush=True)
     demo = ensure_demo(args.cache / "scale-1", 1)
     scaled = ensure_demo(args.cache / f"scale-{scale}", scale)
 
+    load_start = os.getloadavg()[0]
     small = run_child(["all", str(demo), str(repeats), "20"])
     large = run_child(["all", str(scaled), str(repeats), "10"])
     refresh = run_child(["refresh", str(scaled), "1000"])
 
-    rows = [["measurement", "wall (s)", "cpu (s)", "baseline (s)", "speed-up", "target", "met"]]
+    rows = [["measurement", "wall (s)", "cpu (s)", "baseline (s)", "speed-up", "target", "met (wall)", "met (cpu)"]]
 
     def add(name: str, result: dict[str, Any], base: float, target: float) -> None:
         ours = result["seconds"]
         rows.append([name, f"{ours:.3f}", f"{result['cpu_s']:.3f}", f"{base:.1f}", f"{base / ours:,.0f}x",
-                     f"< {target:g} s", "yes" if ours < target else "NO"])
+                     f"< {target:g} s", "yes" if ours < target else "NO",
+                     "yes" if result["cpu_s"] < target else "NO"])
 
     add(f"demo (scale 1, {small['payees']} payees): {small['metrics']} metrics x 36 months", small,
         small["naive_all_s"], TARGETS["demo_all_metrics_s"])
@@ -277,12 +285,13 @@ def main() -> None:
         large["naive_all_s"], TARGETS["scaled_all_metrics_s"])
     add(f"scale {scale}: one team's KPIs ({refresh['reps']} reps) after 1,000 new deals", refresh,
         refresh["naive_s"], TARGETS["refresh_one_team_s"])
-    load = os.getloadavg()[0]
+    load = max(load_start, os.getloadavg()[0])
     print()
     print(table(rows))
     print()
-    print(f"load average during the run: {load:.1f} on {os.cpu_count()} cores (wall times stretch when the "
-          f"machine is shared; cpu is this process's own time, all threads)")
+    print(f"load average: {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on "
+          f"{os.cpu_count()} cores (wall times stretch when the machine is shared; cpu is the measuring "
+          f"process's own time, all threads)")
     print(f"peak memory of the scale-{scale} process: {large['peak_gb']:.2f} GB (target < 4 GB: "
           f"{'yes' if large['peak_gb'] < TARGETS['scaled_peak_gb'] else 'NO'})")
     print(f"baseline: a naive per-payee pandas loop over {', '.join(NAIVE_METRICS)}, timed on "
@@ -294,7 +303,8 @@ def main() -> None:
           f"the team's win rate moved from {float(refresh['win_rate_before']):.3f} to {float(refresh['win_rate_after']):.3f}")
     figures = {
         "benchmark": "bench_metrics", "quick": args.quick, "scale": scale,
-        "load_average": round(load, 2),
+        "load_average": round(load, 2), "load_average_start": round(load_start, 2),
+        "load_average_end": round(os.getloadavg()[0], 2), "cores": os.cpu_count(),
         "demo_payees": small["payees"], "demo_rows": small["rows"], "demo_all_metrics_s": round(small["seconds"], 4),
         "demo_all_metrics_cpu_s": round(small["cpu_s"], 4),
         "demo_baseline_s": round(small["naive_all_s"], 2),
@@ -308,6 +318,8 @@ def main() -> None:
         "naive_agreement": round(min(small["naive_agreement"], large["naive_agreement"]), 4),
         "targets_met": bool(small["seconds"] < 1 and large["seconds"] < 15 and large["peak_gb"] < 4
                             and refresh["seconds"] < 2),
+        "targets_met_cpu": bool(small["cpu_s"] < 1 and large["cpu_s"] < 15 and large["peak_gb"] < 4
+                                and refresh["cpu_s"] < 2),
     }
     print(json.dumps(figures))
 

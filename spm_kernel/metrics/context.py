@@ -10,7 +10,8 @@ and everything vanishes when the query ends) and offers lazily built, shared rel
 ``ctx.windows``     ``period, period_start, period_end, snapshot, days``: one row per window
 ``ctx.members``     ``period, payee_id, key, active``: which group key each in-scope payee
                     counts for in each window (``active``: employed during the window)
-``ctx.grid``        ``period, key``: every (window, group) the answer has a row for
+``ctx.grid``        ``period, key, gi``: every (window, group) the answer has a row for
+                    (``gi``: its place in the answer, by window then key)
 ``ctx.deals()``     opportunities in base currency: ``cents`` (integer minor units)
 ``ctx.credits()``   closed-won deals credited to payees (revenue splits, else the owner)
 ``ctx.payee_bookings()``  ``period, payee_id, direct_cents, rollup_cents``
@@ -366,12 +367,16 @@ class MetricContext:
         if self.grain == "product":
             self.execute(f"""
                 CREATE TEMP TABLE {self.grid} AS
-                SELECT w.period, k.key FROM {self.windows} w,
+                SELECT w.period, k.key, row_number() OVER (ORDER BY w.ord, k.key) AS gi FROM {self.windows} w,
                   (SELECT DISTINCT coalesce(o.product, '{NONE_KEY}') AS key FROM opportunities o
                    WHERE o.owner_id IN (SELECT payee_id FROM {self.payees})
                    UNION SELECT DISTINCT coalesce(s.product, '{NONE_KEY}') FROM subscriptions s) k""")
         else:
-            self.execute(f"CREATE TEMP TABLE {self.grid} AS SELECT DISTINCT period, key FROM {self.members} WHERE active")
+            self.execute(f"""
+                CREATE TEMP TABLE {self.grid} AS
+                SELECT period, key, row_number() OVER (ORDER BY ord, key) AS gi
+                FROM (SELECT DISTINCT m.period, m.key, w.ord FROM {self.members} m
+                      JOIN {self.windows} w ON w.period = m.period WHERE m.active)""")
 
     def _create_payees(self) -> None:
         where = ""
@@ -780,9 +785,8 @@ class MetricContext:
         pandas keeps the default (``Decimal`` objects)."""
         query = f"""
             SELECT g.period, g.key, {columns}
-            FROM {self.grid} g JOIN {self.windows} w ON w.period = g.period
-            LEFT JOIN ({sql}) r ON r.period = g.period AND r.key = g.key
-            ORDER BY w.ord, g.key"""
+            FROM {self.grid} g LEFT JOIN ({sql}) r ON r.period = g.period AND r.key = g.key
+            ORDER BY g.gi"""
         if arrow:
             return self.con.sql(query).to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
         return self.frame(query)

@@ -99,6 +99,29 @@ def spm_register_metrics():
 
 `compute` receives every window of the query at once and answers for all groups in one
 pass (DuckDB SQL over the context's temp tables, or pandas): never a loop over payees.
+
+## Performance
+
+`benchmarks/bench_metrics.py` times every built-in metric for every payee over 36 monthly
+windows on the demo company and on the scaled demo (scale 50: about 10,000 payees, 1.3
+million opportunities, 0.8 million subscriptions), and one team's KPIs after loading 1,000
+new opportunities, each beside a naive per-payee pandas loop measured in the same run. What
+keeps it fast, and what a metric of your own can reuse:
+
+- shared relations (`ctx.deals()`, `ctx.credits()`, `ctx.payee_bookings()`,
+  `ctx.payee_quotas()`, `ctx.payee_payouts()`, `ctx.rep_attainment()`, and anything made
+  with `ctx.shared(name, sql)`) are temp tables built once per query, whichever metric asks
+  first; amounts are integer minor units, converted to `Decimal` only at the end;
+- `ctx.on_grid(sql, columns, arrow=True)` hands back Arrow-backed columns: `ws.metrics`
+  builds each distinct `Decimal` once (from its unscaled integer) and never round-trips the
+  values through pandas objects. Ask for it when `compute` returns the frame as it is; the
+  default (Decimal objects) suits a metric that works on the frame in pandas;
+- the grid carries its answer order (`gi`), so no metric sorts strings;
+- a scoped query narrows the company-wide figures it needs to the payees concerned
+  (`ctx.credits_of(name, payees_sql, start, end)`: the credits of those payees' deals only,
+  e.g. the ramp benchmark's same-segment peers);
+- wide intermediate results are grouped on integer keys (subscriptions by account row and
+  owner number) and reduced before they meet the string group keys.
 """
 
 

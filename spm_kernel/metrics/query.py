@@ -23,22 +23,25 @@ if TYPE_CHECKING:
 RESULT_COLUMNS = ("value", "numerator", "denominator")
 
 
-def _objects(values: pd.Series) -> np.ndarray:
-    """A column as an object array with None (not NaN/NA) where a value is missing."""
+def _objects(values: pd.Series, cache: dict[tuple[int, int], Decimal] | None = None) -> np.ndarray:
+    """A column as an object array with None (not NaN/NA) where a value is missing
+    (``cache``: Decimals already built, by (scale, unscaled value), shared between columns)."""
     if isinstance(values.dtype, pd.ArrowDtype):
-        return _arrow_objects(values.array.__arrow_array__())
+        return _arrow_objects(values.array.__arrow_array__(), {} if cache is None else cache)
     array = values.to_numpy(dtype=object, na_value=None) if values.dtype != object else values.to_numpy()
     if values.dtype == object and values.hasnans:
         array = np.where(pd.isna(values).to_numpy(), None, array)
     return array
 
 
-def _decimals(array: pa.Array) -> np.ndarray | None:
+def _decimals(array: pa.Array, cache: dict[tuple[int, int], Decimal]) -> np.ndarray | None:
     """A decimal128 array as ``Decimal`` objects (None where null), each distinct value built
     once from its unscaled integer (``Decimal(n).scaleb(-scale)``: the same digits and exponent
     as pyarrow's own conversion); None when a value does not fit in 64 bits."""
     scale = array.type.scale
     n = len(array)
+    if n == 0 or array.buffers()[1] is None:
+        return None
     raw = np.frombuffer(array.buffers()[1], dtype=np.int64)[2 * array.offset: 2 * (array.offset + n)]
     lo, hi = raw[0::2], raw[1::2]
     valid = ~array.is_null().to_numpy(zero_copy_only=False) if array.null_count else np.ones(n, dtype=bool)
@@ -46,13 +49,19 @@ def _decimals(array: pa.Array) -> np.ndarray | None:
         return None
     uniques, inverse = np.unique(lo[valid], return_inverse=True)
     made = np.empty(len(uniques), dtype=object)
-    made[:] = [Decimal(int(u)).scaleb(-scale) for u in uniques.tolist()]
+    built = []
+    for u in uniques.tolist():
+        value = cache.get((scale, u))
+        if value is None:
+            value = cache[(scale, u)] = Decimal(u).scaleb(-scale)
+        built.append(value)
+    made[:] = built
     out = np.full(n, None, dtype=object)
     out[valid] = made[inverse]
     return out
 
 
-def _arrow_objects(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def _arrow_objects(column: pa.ChunkedArray | pa.Array, cache: dict[tuple[int, int], Decimal]) -> np.ndarray:
     """An Arrow column as the object array :func:`_objects` makes of its pandas conversion:
     ``Decimal`` for DECIMAL, ``float`` for DOUBLE (None for NULL and NaN), ``int`` for an
     integer column without NULLs (``float`` and None with them, as pandas does), without the
@@ -60,7 +69,7 @@ def _arrow_objects(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     kind = array.type
     if pa.types.is_decimal128(kind):
-        made = _decimals(array)
+        made = _decimals(array, cache)
         if made is not None:
             return made
     elif pa.types.is_floating(kind) or (pa.types.is_integer(kind) and array.null_count):
@@ -158,6 +167,7 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
                 ctx.execute(f"DELETE FROM {table} WHERE hash(key) % {int(partition[1])} <> {int(partition[0])}")
         windows = ctx.frame(f"SELECT period, period_start, period_end FROM {ctx.windows} ORDER BY ord")
         parts = []
+        cache: dict[tuple[int, int], Decimal] = {}
         for metric in metrics:
             frame = metric.compute(ctx)
             missing = {"period", "key", *RESULT_COLUMNS} - set(frame.columns)
@@ -167,7 +177,7 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
             part: dict[str, Any] = {"metric": pa.array([metric.name], pa.large_string()).take(np.zeros(n, np.int64)),
                                     "period": _strings(frame["period"]), "key": _strings(frame["key"])}
             for col in RESULT_COLUMNS:
-                part[col] = _objects(frame[col])
+                part[col] = _objects(frame[col], cache)
             part["unit"] = pa.array([metric.unit], pa.large_string()).take(np.zeros(n, np.int64))
             parts.append(part)
             del frame

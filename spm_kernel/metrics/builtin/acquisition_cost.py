@@ -36,15 +36,20 @@ class CustomerAcquisitionCost(Metric):
         w = ctx.windows
         join, key = ctx.owner_join("f")
         # the accounts won in the windows (by the query's deals), then their first won deal ever
+        # (the earliest by close date, then id: arg_min per account rather than a sorted window)
         firsts = f"""
-            SELECT o.account_id, o.owner_id, coalesce(o.product, '{NONE_KEY}') AS product, o.close_date
-            FROM opportunities o
-            WHERE o.is_won AND o.is_closed AND o.account_id IS NOT NULL AND o.close_date IS NOT NULL
-              AND o.close_date <= DATE '{ctx.max_end.isoformat()}'
-              AND o.account_id IN (SELECT account_id FROM {ctx.deals()} WHERE is_won AND is_closed
-                                   AND close_date BETWEEN DATE '{ctx.min_start.isoformat()}'
-                                                      AND DATE '{ctx.max_end.isoformat()}')
-            QUALIFY row_number() OVER (PARTITION BY o.account_id ORDER BY o.close_date, o.opportunity_id) = 1"""
+            SELECT account_id, f.owner_id AS owner_id, f.product AS product, f.close_date AS close_date FROM (
+                SELECT o.account_id,
+                       arg_min(struct_pack(owner_id := o.owner_id, product := coalesce(o.product, '{NONE_KEY}'),
+                                           close_date := o.close_date),
+                               struct_pack(close_date := o.close_date, id := o.opportunity_id)) AS f
+                FROM opportunities o
+                WHERE o.is_won AND o.is_closed AND o.account_id IS NOT NULL AND o.close_date IS NOT NULL
+                  AND o.close_date <= DATE '{ctx.max_end.isoformat()}'
+                  AND o.account_id IN (SELECT account_id FROM {ctx.deals()} WHERE is_won AND is_closed
+                                       AND close_date BETWEEN DATE '{ctx.min_start.isoformat()}'
+                                                          AND DATE '{ctx.max_end.isoformat()}')
+                GROUP BY o.account_id)"""
         spend = ctx.t("spend")
         ctx.materialize_in_base(spend, "SELECT month AS fx_date, currency AS cur, "
                                 "CAST(amount * 100 AS HUGEINT) AS cents FROM spend", "spend")
