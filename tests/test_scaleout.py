@@ -58,7 +58,9 @@ def test_resolve_executor_settings(spm_workspace: Workspace, client: object) -> 
     assert isinstance(resolve_executor(spm_workspace), LocalExecutor)
     chosen = resolve_executor(spm_workspace, client)
     assert isinstance(chosen, DaskExecutor) and chosen.partitions() == 4  # 2 workers x 2
-    assert isinstance(resolve_executor(spm_workspace, client.scheduler.address), DaskExecutor)
+    by_address = resolve_executor(spm_workspace, client.scheduler.address)
+    assert isinstance(by_address, DaskExecutor) and by_address.owns_client and by_address.workers() >= 1
+    by_address.close()
     with pytest.raises(ExecutorError, match="unknown executor 'spark'"):
         resolve_executor(spm_workspace, "spark")
 

@@ -48,7 +48,7 @@ def test_scaled_workspace_same_results_with_restatement(scaled: Path, tmp_path: 
         (lws, l1, l2), (dws, d1, d2) = runs["local"], runs["dask"]
         assert l1.line_count > 300
         assert_same_run(lws, l1, dws, d1)
-        assert_same_run(lws, l2, dws, d2)
+        assert_same_run(lws, l2, dws, d2, same_history=False)  # the April runs' ids differ
         adjustments = run_lines(dws, d2.run_id)
         assert (adjustments["corrects_period_id"] == "2026-04").sum() > 0  # restatement lines exist and match
     finally:
