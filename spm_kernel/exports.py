@@ -54,12 +54,13 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, **to_csv: Any) -> Path:
-    """Write ``frame`` as UTF-8 CSV at ``path`` with every text cell neutralised (``Decimal``
-    values keep their exact text); ``to_csv`` options pass through (``index`` defaults to
-    False). Returns the path."""
+    """Write ``frame`` as UTF-8 CSV (CRLF line ends) at ``path`` with every text cell
+    neutralised (``Decimal`` values keep their exact text); ``to_csv`` options pass through
+    (``index`` defaults to False). Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     to_csv.setdefault("index", False)
+    to_csv.setdefault("lineterminator", "\r\n")  # RFC 4180; and a text cell holding a CR is quoted
     neutralise_frame(frame).to_csv(path, **to_csv)
     return path
 
