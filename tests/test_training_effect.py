@@ -51,7 +51,8 @@ def test_the_90_percent_interval_contains_the_injected_effect(fitted: EffectEsti
 
 
 @pytest.mark.slow
-def test_the_estimate_is_stored_and_shown_in_the_performance_report(demo: Workspace, fitted: EffectEstimate) -> None:
+def test_the_estimate_is_stored_and_shown_in_the_performance_report(demo: Workspace, fitted: EffectEstimate,
+                                                                   tmp_path: Path) -> None:
     stored = demo.training.effects()
     assert len(stored) == 1
     row = stored.iloc[0]
@@ -65,6 +66,13 @@ def test_the_estimate_is_stored_and_shown_in_the_performance_report(demo: Worksp
     assert 'id="training"' in page and "Training effect" in page
     assert f"{fitted.effect * 100:+.1f}%" in page
     assert f"90%: {fitted.lower * 100:+.1f}% to {fitted.upper * 100:+.1f}%" in page
+    from openpyxl import load_workbook
+
+    from spm_kernel.reports.performance_xlsx import write_xlsx
+
+    sheet = load_workbook(write_xlsx(report, tmp_path / "report.xlsx"))["Training effect"]
+    assert [c.value for c in sheet[1]][:4] == ["Module", "Title", "KPI", "Effect"]
+    assert sheet["A2"].value == co.NEGOTIATION_MODULE and sheet["D2"].value == pytest.approx(fitted.effect, abs=1e-6)
 
 
 def test_without_an_estimate_the_report_says_how_to_get_one(spm_demo_template: Path) -> None:

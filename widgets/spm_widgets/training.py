@@ -47,22 +47,22 @@ CSS = """
 .spm-module-pane { flex: 1 1 auto; border: 1px solid #e5e7eb; border-radius: 10px; padding: 4px 18px 14px;
   background: #fff; margin-left: 14px; }
 .spm-module-content h1 { font-size: 22px; } .spm-module-content h2 { font-size: 16px; }
-.spm-badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; }
-.spm-st-overdue { background: #fdecec; color: #a61b1b; } .spm-st-open { background: #eef4fb; color: #1d4e89; }
-.spm-st-completed { background: #e7f6ec; color: #17663a; } .spm-st-late { background: #fff4e5; color: #9a4a00; }
-.spm-st-optional { background: #eef0f3; color: #4b5563; }
+.spm-training .spm-badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; }
+.spm-training .spm-st-overdue { background: #fdecec; color: #a61b1b; } .spm-training .spm-st-open { background: #eef4fb; color: #1d4e89; }
+.spm-training .spm-st-completed { background: #e7f6ec; color: #17663a; } .spm-training .spm-st-late { background: #fff4e5; color: #9a4a00; }
+.spm-training .spm-st-optional { background: #eef0f3; color: #4b5563; }
 .spm-complete { background: #17663a !important; color: #fff !important; border-radius: 6px; }
 .spm-message { font-size: 13px; color: #374151; margin-top: 6px; }
-.spm-kpis { gap: 14px; margin: 14px 0 8px; flex-wrap: wrap; }
-.spm-kpi { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; padding: 12px 16px; }
-.spm-kpi-label { font-size: 12px; text-transform: uppercase; color: #6b7280; font-weight: 600; }
-.spm-kpi-value { font-size: 28px; font-weight: 700; color: #0f2a4a; }
-.spm-section-title { font-size: 15px; font-weight: 650; color: #0f2a4a; margin: 18px 0 8px; }
-.spm-grid { width: 100%; border-collapse: collapse; background: #fff; font-size: 13px; border: 1px solid #e5e7eb; }
-.spm-grid th { text-align: left; background: #f3f5f8; padding: 7px 10px; }
-.spm-grid td { padding: 6px 10px; border-bottom: 1px solid #f0f2f5; }
-.spm-grid td.spm-num, .spm-grid th.spm-num { text-align: right; font-variant-numeric: tabular-nums; }
-.spm-error { border: 1px solid #f5c2c2; background: #fff5f5; color: #7f1d1d; border-radius: 10px;
+.spm-training .spm-kpis { gap: 14px; margin: 14px 0 8px; flex-wrap: wrap; }
+.spm-training .spm-kpi { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; padding: 12px 16px; }
+.spm-training .spm-kpi-label { font-size: 12px; text-transform: uppercase; color: #6b7280; font-weight: 600; }
+.spm-training .spm-kpi-value { font-size: 28px; font-weight: 700; color: #0f2a4a; }
+.spm-training .spm-section-title { font-size: 15px; font-weight: 650; color: #0f2a4a; margin: 18px 0 8px; }
+.spm-training .spm-grid { width: 100%; border-collapse: collapse; background: #fff; font-size: 13px; border: 1px solid #e5e7eb; }
+.spm-training .spm-grid th { text-align: left; background: #f3f5f8; padding: 7px 10px; }
+.spm-training .spm-grid td { padding: 6px 10px; border-bottom: 1px solid #f0f2f5; }
+.spm-training .spm-grid td.spm-num, .spm-training .spm-grid th.spm-num { text-align: right; font-variant-numeric: tabular-nums; }
+.spm-training-error { border: 1px solid #f5c2c2; background: #fff5f5; color: #7f1d1d; border-radius: 10px;
   padding: 16px 20px; max-width: 900px; margin: 16px auto; font-size: 14px; }
 </style>
 """
@@ -451,7 +451,7 @@ def training_panel(path: str | Path | None = None, manager_id: str = "",
 
 
 def error_panel(message: str) -> widgets.HTML:
-    panel = widgets.HTML(CSS + f'<div class="spm-error"><b>The learning app cannot be shown.</b><br>'
+    panel = widgets.HTML(CSS + f'<div class="spm-training-error"><b>The learning app cannot be shown.</b><br>'
                          f'{html.escape(message)}</div>')
     panel.add_class("spm-error-panel")
     return panel
