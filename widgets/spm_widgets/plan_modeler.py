@@ -457,13 +457,14 @@ class LatestRunner:
 
 # ---- view ----
 def show_figure(figure: Any) -> widgets.Widget:
-    """A new plotly ``FigureWidget`` of ``figure``. Charts are replaced rather than updated in
-    place: a new widget carries its data in its initial state, which a page that connects
-    later (a preheated kernel, a background update) always receives, whereas in-place
-    updates are messages a page not yet connected never sees."""
+    """A new plotly ``FigureWidget`` of ``figure`` (a ``go.Figure`` the view keeps as the
+    chart's state). Charts are replaced rather than updated in place, so a new widget carries
+    the figure in its initial state."""
     import plotly.graph_objects as go
 
-    return go.FigureWidget(figure)
+    chart = go.FigureWidget(figure)
+    chart.add_class("spm-chart")
+    return chart
 
 
 def _money_cell(value: Any, css: str) -> str:
