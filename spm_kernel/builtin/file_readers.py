@@ -127,10 +127,14 @@ def read_excel(path: Path) -> pd.DataFrame:
 
 def read_parquet(path: Path) -> pd.DataFrame:
     try:
+        names = pq.read_schema(path).names
+    except Exception as exc:  # noqa: BLE001
+        raise FileReadError(f"{path.name} cannot be read as Parquet: {exc}") from None
+    _check_headers(path, names)  # before reading: pyarrow refuses duplicated names less clearly
+    try:
         table = pq.read_table(path)
     except Exception as exc:  # noqa: BLE001
         raise FileReadError(f"{path.name} cannot be read as Parquet: {exc}") from None
-    _check_headers(path, table.column_names)
     df = frame_to_strings(table.to_pandas())
     df.attrs["spm_rows"] = list(range(1, len(df) + 1))
     df.attrs["spm_read_errors"] = []
