@@ -25,7 +25,7 @@ def _notebook(source: str) -> dict[str, Any]:
     return {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
                        "source": [source]}],
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                         "spm": {"title": "Broken", "order": 99}},
+                         "spm": {"title": "Broken", "order": 999}},
             "nbformat": 4, "nbformat_minor": 5}
 
 
@@ -41,6 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     (apps / "refused.ipynb").write_text(json.dumps(_notebook(
         "from spm_kernel.errors import SPMError\nraise SPMError('quota set Q-9 is not approved yet')")))
     running = start_server(root / "ws", apps, root / "server.log")
+    running.apps = apps  # type: ignore[attr-defined]
     yield running
     stop_server(running)
 
@@ -48,11 +49,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 def test_index_links_every_app(server: AppServer, browser: Any) -> None:
     page = open_app(browser, server, "index.ipynb", ".spm-index-card", LOAD_MS)
     assert "Acme Robotics" in page.inner_text(".spm-index-header")
-    shipped = [a for a in app_catalogue(SHIPPED_APPS)]
+    served = app_catalogue(server.apps)  # type: ignore[attr-defined]
     cards = page.locator(".spm-index-card")
     names = [cards.nth(i).get_attribute("data-app") for i in range(cards.count())]
-    # every shipped app, in the catalogue's order (the two test notebooks come last: order 99)
-    assert names[:len(shipped)] == [a["name"] for a in shipped]
+    # every app served, in the catalogue's order (the two test notebooks last: order 999)
+    assert names == [a["name"] for a in served]
+    assert names[-2:] == ["broken.ipynb", "refused.ipynb"]
     assert {"manager_dashboard.ipynb", "rep_statement.ipynb", "plan_modeler.ipynb", "quota_planning.ipynb",
             "forecast.ipynb", "disputes.ipynb", "overview.ipynb"} <= set(names)
     plan = page.locator('.spm-index-card[data-app="plan_modeler.ipynb"]')
