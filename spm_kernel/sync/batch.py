@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -140,22 +141,28 @@ def _same_layout(texts: list[str]) -> bool:
     same UTC offset), so that comparing the texts compares the times."""
     first = texts[0]
     shape = first.translate(_DIGITS)
-    if not _ISO_SHAPE.match(shape) or "".join(texts).translate(_DIGITS) != shape * len(texts):
+    if not _ISO_SHAPE.match(shape) or set(map(len, texts)) != {len(first)}:
         return False
-    if {len(v) for v in texts} != {len(first)}:
+    if "".join(texts).translate(_DIGITS) != shape * len(texts):
         return False
     zone = 6 if shape[-3:-2] == ":" else 5 if shape[-5:-4] in ("+", "-") else 0
-    return zone == 0 or {v[-zone:] for v in texts} == {first[-zone:]}
+    return zone == 0 or set(map(itemgetter(slice(-zone, None)), texts)) == {first[-zone:]}
 
 
 def newest(values: Any) -> str | None:
     """The latest of some ISO timestamps (as given), or None when there are none."""
-    texts = [v for v in (values.tolist() if isinstance(values, pd.Series) else values)
-             if v is not None and v == v]
-    if not texts:
-        return None
-    if all(v.__class__ is str for v in texts) and _same_layout(texts):
-        return max(texts)  # a CRM's own stamps: text order is time order, no parsing needed
+    values = values.tolist() if isinstance(values, pd.Series) else list(values)
+    kinds = set(map(type, values))
+    if kinds <= {str, type(None)}:  # text (a CRM's own stamps) with perhaps some missing
+        texts = values if type(None) not in kinds else [v for v in values if v is not None]
+        if not texts:
+            return None
+        if _same_layout(texts):
+            return max(texts)  # text order is time order: no parsing needed
+    else:
+        texts = [v for v in values if v is not None and v == v]
+        if not texts:
+            return None
     series = pd.Series(texts, dtype=object)
     stamps = pd.to_datetime(series, utc=True, format="ISO8601")
     return str(series.iloc[int(stamps.argmax())])

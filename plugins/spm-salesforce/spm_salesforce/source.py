@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -272,18 +273,18 @@ class SalesforceSource(DataSource):
         soql = f"SELECT {', '.join(dict.fromkeys(wanted))} FROM {obj}"
         if conditions:
             soql += " WHERE " + " AND ".join(conditions)
-        records = [r for page in self.pages(sf, soql, deletable and since is not None, context, obj) for r in page]
+        records = list(chain.from_iterable(self.pages(sf, soql, deletable and since is not None, context, obj)))
         if not records:
             return pd.DataFrame(), [], None, 0
-        mark = newest([r.get("SystemModstamp") for r in records])
+        frame = record_columns(records, wanted)
+        mark = newest(frame["SystemModstamp"].tolist())
         deleted: list[str] = []
         if deletable:
-            gone = [bool(r.get("IsDeleted")) for r in records]
-            if any(gone):
-                deleted = [str(r.get("Id")) for r, g in zip(records, gone) if g]
-                kept = [r for r, g in zip(records, gone) if not g]
-                return record_columns(kept, wanted), deleted, mark, len(records)
-        return record_columns(records, wanted), deleted, mark, len(records)
+            gone = frame["IsDeleted"].isin(["True", "true"]).to_numpy()
+            if gone.any():
+                deleted = [str(v) for v in frame.loc[gone, "Id"].tolist()]
+                frame = frame[~gone].reset_index(drop=True)
+        return frame, deleted, mark, len(records)
 
     def _mapping(self, table: str) -> tuple[TableMapping, ObjectSettings]:
         config: SalesforceConfig = self.settings()
