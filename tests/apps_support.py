@@ -99,11 +99,13 @@ def stop_app_server(server: AppServer) -> None:
 
 def choose(page: object, selector: str, starts_with: str, timeout: float = PAGE_MS) -> str:
     """Pick the option of the ``<select>`` under ``selector`` whose text starts with
-    ``starts_with`` (ipywidgets' options carry their labels as values), once it is there;
-    returns its full label."""
+    ``starts_with``, once it is there (ipywidgets writes labels with non-breaking spaces and
+    uses them as values, so the option is found by its text and chosen by its index);
+    returns its label."""
     finder = (f"() => [...document.querySelectorAll({selector + ' select option'!r})]"
-              f".map(o => o.textContent).find(t => t.startsWith({starts_with!r})) || null")
-    page.wait_for_function(finder, timeout=timeout)  # type: ignore[attr-defined]
-    label = page.evaluate(finder)  # type: ignore[attr-defined]
-    page.locator(selector + " select").select_option(label=label)  # type: ignore[attr-defined]
-    return str(label)
+              f".findIndex(o => o.textContent.replace(/\\u00a0/g, ' ').startsWith({starts_with!r}))")
+    page.wait_for_function(f"() => ({finder})() >= 0", timeout=timeout)  # type: ignore[attr-defined]
+    index = int(page.evaluate(finder))  # type: ignore[attr-defined]
+    page.locator(selector + " select").select_option(index=index)  # type: ignore[attr-defined]
+    return str(page.evaluate(  # type: ignore[attr-defined]
+        f"() => document.querySelectorAll({selector + ' select option'!r})[{index}].textContent"))
