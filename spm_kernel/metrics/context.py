@@ -564,15 +564,19 @@ class MetricContext:
             where = "" if scoped else "AND o.is_won AND o.is_closed"
         return self._once("deals" if scoped else "deals_all", lambda table: self._build_deals(table, where))
 
-    def _build_deals(self, table: str, where: str) -> None:
+    def _build_deals(self, table: str, where: str, *, narrow: bool = False) -> None:
         """Temp ``table``: the opportunities :meth:`deals` describes, narrowed by ``where``
-        (``AND ...`` over alias ``o``)."""
+        (``AND ...`` over alias ``o``); ``narrow``: only the columns credits are made of."""
+        columns = ["o.opportunity_id", "o.account_id", "o.owner_id", "o.created_date", "o.close_date",
+                   "o.is_closed", "o.is_won", f"coalesce(o.product, '{NONE_KEY}') AS product", "o.segment",
+                   "o.deal_type", "o.stage", "o.currency AS cur",
+                   "coalesce(o.close_date, o.created_date) AS fx_date", "CAST(o.amount * 100 AS HUGEINT) AS cents",
+                   "CAST(datediff('day', o.created_date, o.close_date) AS BIGINT) AS cycle_days"]
+        if narrow:
+            unused = ("o.account_id", "o.created_date", "o.segment", "o.deal_type", "o.stage")
+            columns = [c for c in columns if c not in unused and not c.endswith("cycle_days")]
         select = f"""
-            SELECT o.opportunity_id, o.account_id, o.owner_id, o.created_date, o.close_date,
-                   o.is_closed, o.is_won, coalesce(o.product, '{NONE_KEY}') AS product, o.segment,
-                   o.deal_type, o.stage, o.currency AS cur, coalesce(o.close_date, o.created_date) AS fx_date,
-                   CAST(o.amount * 100 AS HUGEINT) AS cents,
-                   CAST(datediff('day', o.created_date, o.close_date) AS BIGINT) AS cycle_days
+            SELECT {', '.join(columns)}
             FROM opportunities o
             WHERE o.created_date <= DATE '{self.max_end.isoformat()}'
               AND (o.close_date IS NULL OR NOT o.is_closed OR o.close_date >= DATE '{self.lookback_start().isoformat()}')
@@ -603,7 +607,8 @@ class MetricContext:
             self._build_deals(deals, f"""AND o.is_won AND o.is_closed
                 AND o.close_date BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'
                 AND (o.owner_id IN ({payees_sql}) OR o.opportunity_id IN (SELECT opportunity_id
-                     FROM opportunity_splits WHERE split_type = 'revenue' AND payee_id IN ({payees_sql})))""")
+                     FROM opportunity_splits WHERE split_type = 'revenue' AND payee_id IN ({payees_sql})))""",
+                              narrow=True)
             self._build_credits(table, deals)
         return self._once(name, build)
 
