@@ -132,10 +132,11 @@ def test_bad_parquet_input_names_the_problem_and_writes_nothing(local: tuple[Wor
         before = fingerprint(ws)
         with pytest.raises(ParquetInputError, match=r"column\(s\) amount hold binary floats"):
             ws.calculate("2026-01", progress=False, executor=LocalExecutor())
+        earliest = table.column("transaction_date").to_pylist().index(min(table.column("transaction_date").to_pylist()))
         kinds = table.column("kind").to_pylist()
-        kinds[0] = "gift"
+        kinds[earliest] = "gift"  # a row the January run reads
         pq.write_table(table.set_column(2, "kind", pa.array(kinds)), path)
-        first_id = table.column("transaction_id")[0].as_py()
+        first_id = table.column("transaction_id")[earliest].as_py()
         with pytest.raises(ParquetInputError, match=f"kind: not an allowed value .*transaction_id='{first_id}'"):
             ws.calculate("2026-01", progress=False)
         ws.con.execute("DELETE FROM calc_runs WHERE status = 'failed'")

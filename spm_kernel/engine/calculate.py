@@ -562,6 +562,12 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         bar.set_postfix_str(name)
         bar.update(1)
 
+    try:  # staged outside the run's transaction (rows get ordinary row ids); dropped at the end
+        staged = stage_parquet_inputs(ws, target)
+    except BaseException as exc:
+        bar.close()
+        _record_failure(con, run, exc)
+        raise
     order = unordered(con)
     order.__enter__()
     try:
@@ -572,7 +578,6 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
         raise
     try:
         ws.plugins.hook.spm_before_run(ws=ws, run=run)
-        staged = stage_parquet_inputs(ws, target)
         ensure_period(con, target)
         effective = effective_runs(con, before=target.start, exclude=target.period_id)
         run_ids = [str(r) for r in effective["run_id"]]
@@ -641,7 +646,6 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
             "period": target.period_id, "lines": run.line_count, "credits": run.credit_count,
             "adjustments": int(sum(len(a) for a in adjustments)), "input_hash": run.input_hash})
         ws.plugins.hook.spm_after_run(ws=ws, run=run)
-        unstage_inputs(con, staged)
         con.execute("COMMIT")
     except BaseException as exc:
         con.execute("ROLLBACK")
@@ -653,5 +657,6 @@ def calculate(ws: Workspace, period: str | Period, *, actor: str | None = None, 
             drop_credits(con)
         except duckdb.Error:
             pass
+        unstage_inputs(con, staged)
         order.__exit__(None, None, None)
     return run

@@ -6,12 +6,13 @@ fsspec, so any ``s3://``, ``gs://``, ``abfs://`` or local path or glob works) in
 ``transactions`` table. The workspace still keeps everything a run produces: credits, runs,
 payout lines and the audit log.
 
-At the start of a run, inside its transaction, the rows dated up to the period's end are read
+At the start of a run, just before its transaction opens, the rows dated up to the period's end are read
 (row groups after it are skipped by their statistics), checked like an import (every column
 of the table, its type, required values, allowed values, unique ids, known opportunities,
 money exact to the cent: a binary float column for money is refused) and staged as a
 temporary table ``transactions`` that shadows the stored one for this connection. It is
-dropped before the run commits (and vanishes with a rollback). The run's input hash covers
+dropped when the run ends, succeeded or failed (a bad file fails the run before anything
+else happens). The run's input hash covers
 the staged rows, so a changed file makes a new hash.
 """
 
