@@ -81,7 +81,7 @@ def test_raise_in_the_statement_resolve_in_the_queue(server: AppServer, browser:
                             timeout=PAGE_MS)
     queue.wait_for_selector(".spm-adjustment-value", timeout=PAGE_MS)
     assert queue.inner_text(".spm-adjustment-value") == "215.40 USD"
-    assert "dispute resolved" in queue.inner_text(".spm-dispute-history")
+    assert "dispute resolved" in queue.inner_text(".spm-dispute-history").lower()  # CSS capitalises
     with spm_kernel.open(company, read_only=True) as ws:
         dispute = ws.disputes.get("DSP-000001")
         adj = ws.sql("SELECT amount, period_id, approved_by, status FROM adjustments WHERE dispute_id = 'DSP-000001'")

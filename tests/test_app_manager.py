@@ -86,7 +86,10 @@ def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, c
                            ".startsWith('Team North America East Enterprise 1')", timeout=PAGE_MS)
     _wait_for_tiles(page, _expected_tiles(company, "2026-Q3", f"team:{TEAM}"), server)
     with spm_kernel.open(company, read_only=True) as ws:
-        reps = ws.sql(f"SELECT count(*) AS n FROM payees WHERE team_id = '{TEAM}' AND role = 'rep'")["n"].iloc[0]
+        in_scope = ws.metrics(["quota_attainment"], by="payee", period="2026-Q3", scope=f"team:{TEAM}",
+                              as_of=date.today())["payee_id"]
+        roles = dict(ws.sql("SELECT payee_id, role FROM payees").itertuples(index=False))
+        reps = sum(1 for p in in_scope if roles[p] == "rep")  # the team's reps in the quarter
         areas = areas_for_improvement(ws, "2026-Q3", metrics=list(AREA_METRICS), scope=f"team:{TEAM}", top=1,
                                       as_of=date.today())
     assert page.inner_text(".spm-leaders-count") == str(reps)
