@@ -11,6 +11,7 @@ import pytest
 
 import spm_kernel
 from spm_kernel.plans import PlanValidationError, load_plan_text
+from tests.widget_checks import assert_sendable
 from spm_widgets.plan_modeler import (
     LatestRunner, PlanModelerModel, PlanModelerView, payout_curve, percent_to_decimal, totals_html,
 )
@@ -115,6 +116,7 @@ def test_boundaries_stay_contiguous_and_a_bad_table_is_the_kernels_error(spm_dem
 def test_view_sliders_edit_the_model_redraw_and_recompute(spm_demo_template: Path) -> None:
     m = PlanModelerModel.from_path(spm_demo_template)
     view = PlanModelerView(m, background=False)
+    assert assert_sendable(view) > 20  # every widget, charts included, can reach the browser
     assert m.computed_for == m.edits_key and m.counts["winners"] == 0  # the plan against itself
     assert "spm-pm-rate-2" in view.rate_sliders[2]._dom_classes
     before = list(view.figure.data[1].y)
@@ -131,6 +133,7 @@ def test_view_sliders_edit_the_model_redraw_and_recompute(spm_demo_template: Pat
     assert "rate: 0.13" in view.yaml_text.value
     view.period_choice.value = "2026-Q2"
     assert m.period == "2026-Q2" and m.computed_for == m.edits_key
+    assert_sendable(view)
     view.reset_button.click()
     assert m.tiers[2]["rate"] == "0.12" and view.rate_sliders[2].value == pytest.approx(12.0)
 

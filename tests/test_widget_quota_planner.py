@@ -10,6 +10,7 @@ import pytest
 
 import spm_kernel
 from spm_kernel.planning import allocate_quotas
+from tests.widget_checks import assert_sendable
 from spm_widgets.quota_planner import DEAL_TYPES, QuotaPlannerModel, QuotaPlannerView, _round_target, nodes_html
 
 
@@ -58,6 +59,7 @@ def test_figures_equal_allocate_quotas(planner: QuotaPlannerModel, spm_demo_temp
 def test_view_method_factor_level_and_target(spm_demo_template: Path) -> None:
     model = QuotaPlannerModel.from_path(spm_demo_template, fiscal_year=2027, target="60000000")
     view = QuotaPlannerView(model)
+    assert assert_sendable(view) > 10  # every widget, charts included, can reach the browser
     assert model.target == "60000000.00" and "60,000,000" in view.tiles["target"].value
     view.method.value = "even"
     assert model.method_used == "even"
@@ -83,6 +85,7 @@ def test_view_method_factor_level_and_target(spm_demo_template: Path) -> None:
     assert model.company == before
     view.target.value = "61,000,000.00"
     assert model.company["top_down"] == Decimal("61000000.00") and view.error.value == ""
+    assert_sendable(view)
 
 
 def test_a_second_visit_to_the_same_settings_is_cached(spm_demo_template: Path) -> None:
