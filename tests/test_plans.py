@@ -79,6 +79,20 @@ def test_wrong_value_names_file_line_path_and_expectation(types) -> None:
         "plans/ae.yaml:13: components[0].tiers[1].rate: Input should be a valid decimal (got 'six percent')"]
 
 
+def test_numbers_beyond_any_amount_are_refused_with_their_place(types) -> None:
+    """1e999999999 is a valid decimal but no rate or threshold: refused, not overflowed later."""
+    text = MINIMAL.replace("rate: 0.06", "rate: 1e999999999").replace("from: 10000, rate", "from: 1e15, rate")
+    text = text.replace("    application: step", "    application: step").replace("  - role: rep", "  - role: rep\n    target_incentive: 1e20")
+    found = problems(text.replace("to: 10000", "to: 1e15"), types)
+    assert any("components[0].tiers[1].rate: 1.000E+999999999 is too large" in p for p in found), found
+    assert any("components[0].tiers[1].from: 1.000E+15 is too large" in p for p in found), found
+    assert any("assignments[0].target_incentive: 1.000E+20 is too large" in p for p in found), found
+    # just below the bound, and tiny numbers, load
+    plan = load_plan_text(MINIMAL.replace("rate: 0.06", "rate: 1e-400").replace("to: 10000", "to: 999999999999999")
+                          .replace("from: 10000,", "from: 999999999999999,"), types, "plans/ae.yaml")
+    assert plan.component("commission").config.tiers[1].rate == D("1e-400")
+
+
 def test_typo_is_an_error_with_a_suggestion(types) -> None:
     text = MINIMAL.replace("    application: step", "    aplication: step\n    application: step")
     [message] = problems(text, types)

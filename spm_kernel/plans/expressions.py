@@ -312,11 +312,11 @@ class _Evaluator(ast.NodeVisitor):
         for op, comparator in zip(node.ops, node.comparators):
             right = self.visit(comparator)
             if isinstance(op, (ast.In, ast.NotIn)):
+                if _is_series(right):  # also 'column in column'
+                    raise _fail(node, "'x in column' is not supported; compare the column with ==", self.source)
                 if _is_series(left):
                     items = right if isinstance(right, list) else [right]
                     part = left.isin(items)
-                elif _is_series(right):
-                    raise _fail(node, "'x in column' is not supported; compare the column with ==", self.source)
                 else:
                     try:
                         part = left in (right if isinstance(right, (list, str)) else [right])

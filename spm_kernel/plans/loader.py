@@ -265,6 +265,24 @@ def _pydantic_problems(exc: ValidationError, model: type[BaseModel], prefix: Loc
     return problems
 
 
+def numbers_too_large(value: Any, loc: Loc = ()) -> Iterable[tuple[Loc, str]]:
+    """(path, message) for every number in a validated plan setting whose magnitude is
+    10^15 or more: ``rate: 1e999999999`` is a valid decimal, but no rate, amount or threshold
+    that large means anything, and it would overflow the money columns mid-calculation."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="python", by_alias=True)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from numbers_too_large(item, (*loc, key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from numbers_too_large(item, (*loc, i))
+    elif isinstance(value, (Decimal, int, float)) and not isinstance(value, bool):
+        number = Decimal(value) if not isinstance(value, Decimal) else value
+        if number.is_finite() and number != 0 and number.adjusted() >= 15:  # |number| >= 10^15, no arithmetic
+            yield loc, f"{number:.3E} is too large: numbers in a plan stay below 10^15"
+
+
 def validate_plan_data(data: Any, plan_types: PlanTypes, file: str,
                        lines: dict[Loc, int] | None = None) -> tuple[PlanFile, tuple[PlanComponent, ...]]:
     """Validate a parsed plan document; raise PlanValidationError with every problem."""
@@ -308,11 +326,17 @@ def validate_plan_data(data: Any, plan_types: PlanTypes, file: str,
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, plan_type.config_model, loc, file, lines))
             continue
+        for rel, message in numbers_too_large(config):
+            full = (*loc, *rel)
+            problems.append(Problem(file, format_loc(full), _line_for(lines, full), message))
         for rel, message in plan_type.validate_plan_config(config):
             full = (*loc, *rel)
             problems.append(Problem(file, format_loc(full), _line_for(lines, full), message))
         components.append(PlanComponent(header.id, header.type, header.label or header.id,
                                         header.description, plan_type, config))
+    if spec is not None:
+        for rel, message in numbers_too_large(spec.model_dump(mode="python", by_alias=True, exclude={"components"})):
+            problems.append(Problem(file, format_loc(rel), _line_for(lines, rel), message))
     if problems or spec is None:
         raise PlanValidationError(problems)
     return spec, tuple(components)
