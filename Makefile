@@ -10,10 +10,10 @@ CACHE := .cache
 WORKSPACE ?= demo-workspace
 PORT ?= 8866
 PYTEST_ARGS ?=
-# Two forecasting tests that have not yet passed on this project's machines (a real-fit accuracy
-# check and the forecasting notebook, each 10+ minutes under load); issue 6 stays open until they
-# do. They run with `make test UNVERIFIED=`.
-UNVERIFIED ?= --deselect plugins/spm-forecast-pymc/tests/test_accuracy.py --deselect plugins/spm-forecast-pymc/tests/test_notebook.py
+# The forecasting accuracy check (real fits against the M3 and txhousing panels, 10+ minutes) has
+# not yet met its bar on this project's machines; issue 6 stays open until it does. It runs with
+# `make test UNVERIFIED=`.
+UNVERIFIED ?= --deselect plugins/spm-forecast-pymc/tests/test_accuracy.py
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 PLUGIN_FILES := $(shell find plugins -type f \( -name '*.py' -o -name '*.toml' -o -name '*.yaml' \) -not -path '*/build/*' -not -path '*/tests/*' 2>/dev/null)
