@@ -41,7 +41,9 @@ def folder(template: Path, tmp_path: Path) -> Path:
 
 def nothing_written(ws: Workspace) -> None:
     for table in RESULT_TABLES:
-        assert ws.count(table) == 0, f"a failed run left rows in {table}"
+        where = " WHERE action <> 'import'" if table == "audit_log" else ""  # the company's imports are audited
+        count = ws.con.execute(f"SELECT count(*) FROM {table}{where}").fetchall()[0][0]
+        assert count == 0, f"a failed run left rows in {table}"
     assert ws.con.execute("SELECT count(*) FROM calc_runs WHERE status = 'succeeded'").fetchall()[0][0] == 0
 
 
