@@ -4,17 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import shutil
-import subprocess
-import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SPM_SCRIPT, AppServer, _stop_group, free_port
+from tests.conftest import AppServer, _stop_group, launch_app
 
 SHIPPED_APPS = Path(__file__).resolve().parent.parent / "notebooks" / "apps"
 
@@ -34,33 +29,8 @@ def apps_folder(target: Path, real: Iterable[str], stubs: Iterable[str] = ()) ->
 
 def start_server(workspace: Path, apps: Path, log: Path, env: dict[str, str] | None = None,
                  timeout: float = 180.0) -> AppServer:
-    """`spm app --workspace W --apps A --port <free> --no-browser`, stderr to ``log``."""
-    port = free_port()
-    cmd = [str(SPM_SCRIPT), "app", "--workspace", str(workspace), "--apps", str(apps), "--port", str(port),
-           "--no-browser"]
-    with log.open("wb") as err:
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, start_new_session=True,
-                                   env={**os.environ, **(env or {})})
-    server = AppServer(f"http://127.0.0.1:{port}/", port, process, log)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            lines.put(raw.decode(errors="replace").rstrip("\n"))
-
-    threading.Thread(target=read, daemon=True).start()
-    expected = f"SPM workbench: {server.url}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if lines.get(timeout=0.5) == expected:
-                return server
-        except queue.Empty:
-            if process.poll() is not None:
-                break
-    _stop_group(process)
-    raise AssertionError(f"`spm app` did not print {expected!r}; its log:\n{server.log_tail()}")
+    """`spm app --workspace W --apps A --port <free> --no-browser`, its log in ``log``'s folder."""
+    return launch_app(workspace, log.parent, apps=apps, env=env, timeout=timeout)
 
 
 def stop_server(server: AppServer) -> None:

@@ -10,15 +10,10 @@ apps: the demo company with two calculated months, and one `spm app` server per 
 
 from __future__ import annotations
 
-import os
-import queue
 import shutil
-import subprocess
-import threading
-import time
 from pathlib import Path
 
-from tests.conftest import SPM_SCRIPT, AppServer, _stop_group, free_port
+from tests.conftest import AppServer, _stop_group, launch_app
 
 CLOSED, OPEN = "2026-09", "2026-10"
 REP = "P0000022"  # a rep paid a commission, a SPIFF line and a draw top-up in 2026-10
@@ -61,36 +56,7 @@ def start_app_server(workspace: Path, log_dir: Path, env: dict[str, str] | None 
                      apps: Path | None = None, timeout: float = 180.0) -> AppServer:
     """``spm app --workspace W --port <free> --no-browser [--apps DIR]`` with ``env`` added for
     its kernels."""
-    port = free_port()
-    cmd = [str(SPM_SCRIPT), "app", "--workspace", str(workspace), "--port", str(port), "--no-browser"]
-    if apps is not None:
-        cmd += ["--apps", str(apps)]
-    log = log_dir / f"spm-app-{port}.log"
-    full_env = {**os.environ, **(env or {})}
-    with log.open("wb") as err:
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=full_env,
-                                   start_new_session=True)
-    server = AppServer(f"http://127.0.0.1:{port}/", port, process, log)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            lines.put(raw.decode(errors="replace").rstrip("\n"))
-
-    threading.Thread(target=read, daemon=True).start()
-    expected = f"SPM workbench: {server.url}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if lines.get(timeout=0.5) == expected:
-                return server
-        except queue.Empty:
-            if process.poll() is not None:
-                break
-    _stop_group(process)
-    raise AssertionError(f"`spm app` did not print {expected!r} (exit code {process.poll()}); "
-                         f"its log:\n{server.log_tail()}")
+    return launch_app(workspace, log_dir, apps=apps, env=env, timeout=timeout)
 
 
 def stop_app_server(server: AppServer) -> None:

@@ -79,6 +79,42 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
             pass
 
 
+def launch_app(workspace: Path, log_dir: Path, *, apps: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 90.0) -> AppServer:
+    """``spm app --workspace W --port <free> --no-browser [--apps DIR]`` (the installed console
+    script) in its own process group, with ``env`` added; returns once it printed its URL, and
+    stops it and fails with its log when it does not within ``timeout`` seconds."""
+    port = free_port()
+    cmd = [str(SPM_SCRIPT), "app", "--workspace", str(workspace), "--port", str(port), "--no-browser"]
+    if apps is not None:
+        cmd += ["--apps", str(apps)]
+    log = log_dir / f"spm-app-{port}.log"
+    with log.open("wb") as err:
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, start_new_session=True,
+                                   env={**os.environ, **(env or {})})
+    server = AppServer(f"http://127.0.0.1:{port}/", port, process, log)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            lines.put(raw.decode(errors="replace").rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    expected = f"SPM workbench: {server.url}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if lines.get(timeout=0.5) == expected:
+                return server
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+    _stop_group(process)
+    raise AssertionError(f"`spm app` did not print {expected!r} (exit code {process.poll()}); "
+                         f"its log:\n{server.log_tail()}")
+
+
 @pytest.fixture
 def spm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AppServer]]:
     """Start ``spm app --workspace W --port <free> --no-browser`` (the installed console
@@ -87,36 +123,9 @@ def spm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., 
     logs = tmp_path_factory.mktemp("spm-app")
 
     def start(workspace: Path, apps: Path | None = None, timeout: float = 90.0) -> AppServer:
-        port = free_port()
-        cmd = [str(SPM_SCRIPT), "app", "--workspace", str(workspace), "--port", str(port),
-               "--no-browser"]
-        if apps is not None:
-            cmd += ["--apps", str(apps)]
-        log = logs / f"spm-app-{port}.log"
-        with log.open("wb") as err:
-            process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
-                                       start_new_session=True)
-        server = AppServer(f"http://127.0.0.1:{port}/", port, process, log)
+        server = launch_app(workspace, logs, apps=apps, timeout=timeout)
         started.append(server)
-        lines: queue.Queue[str] = queue.Queue()
-
-        def read() -> None:
-            assert process.stdout is not None
-            for raw in process.stdout:
-                lines.put(raw.decode(errors="replace").rstrip("\n"))
-
-        threading.Thread(target=read, daemon=True).start()
-        expected = f"SPM workbench: {server.url}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if lines.get(timeout=0.5) == expected:
-                    return server
-            except queue.Empty:
-                if process.poll() is not None:
-                    break
-        raise AssertionError(f"`spm app` did not print {expected!r} (exit code {process.poll()}); "
-                             f"its log:\n{server.log_tail()}")
+        return server
 
     yield start
     for server in started:
