@@ -8,12 +8,27 @@ planning and this quarter's commit / best case / expected. See docs/forecasting.
 
 __version__ = "0.1.0"
 
-from spm_forecast_pymc.bookings import BookingsModel, HistoryError  # noqa: E402
-from spm_forecast_pymc.builder import ModelMismatchError, NotFittedError  # noqa: E402
-from spm_forecast_pymc.config import BookingsConfig, PipelineConfig, SamplerConfig  # noqa: E402
-from spm_forecast_pymc.diagnostics import ConvergenceWarning, DiagnosticsReport  # noqa: E402
-from spm_forecast_pymc.forecast import PlanningInputs, WorkspaceForecast  # noqa: E402
-from spm_forecast_pymc.pipeline import PipelineModel  # noqa: E402
+# The public names are imported on first use (PEP 562), so that loading the plugin entry point
+# does not import PyMC; ``from spm_forecast_pymc import BookingsModel`` works as before.
+_LAZY = {
+    "BookingsModel": "bookings", "HistoryError": "bookings",
+    "ModelMismatchError": "builder", "NotFittedError": "builder",
+    "BookingsConfig": "config", "PipelineConfig": "config", "SamplerConfig": "config",
+    "ConvergenceWarning": "diagnostics", "DiagnosticsReport": "diagnostics",
+    "PlanningInputs": "forecast", "WorkspaceForecast": "forecast",
+    "PipelineModel": "pipeline",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"spm_forecast_pymc.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'spm_forecast_pymc' has no attribute {name!r}")
+
 
 __all__ = [
     "BookingsConfig", "BookingsModel", "ConvergenceWarning", "DiagnosticsReport", "HistoryError",

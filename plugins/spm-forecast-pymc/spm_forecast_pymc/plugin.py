@@ -16,7 +16,10 @@ from spm_kernel.extensions import Forecaster
 from spm_kernel.workspace import Workspace
 
 from spm_forecast_pymc import data
-from spm_forecast_pymc.bookings import BookingsModel
+
+# PyMC, PyTensor and ArviZ are imported when a forecast is made, not when the plugin is
+# registered: every ``spm_kernel.open`` loads the plugins, and an app that never forecasts
+# must not pay the seconds PyMC takes to import.
 
 
 class PyMCBookingsForecaster(Forecaster):
@@ -32,12 +35,16 @@ class PyMCBookingsForecaster(Forecaster):
     def history(self, ws: Workspace, as_of: date | None = None) -> pd.DataFrame:
         return data.bookings_history(ws, as_of)
 
-    def fit(self, history: pd.DataFrame, **options: Any) -> BookingsModel:
+    def fit(self, history: pd.DataFrame, **options: Any) -> Any:
         """``options``: ``config`` (a mapping merged over the defaults), ``progressbar``."""
+        from spm_forecast_pymc.bookings import BookingsModel
+
         return BookingsModel(options.get("config")).fit(history, progressbar=options.get("progressbar"))
 
     def predict(self, model: Any, horizon: int, **options: Any) -> pd.DataFrame:
         """``options``: ``samples`` (default: the config's ``posterior_samples``), ``seed``."""
+        from spm_forecast_pymc.bookings import BookingsModel
+
         if not isinstance(model, BookingsModel):
             raise TypeError(f"{self.name} predicts with a BookingsModel from its fit(), got {type(model).__name__}")
         return model.predict(horizon, samples=options.get("samples"), seed=options.get("seed"))
