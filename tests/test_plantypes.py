@@ -9,12 +9,16 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spm_kernel.plans.calculate import calculate_plan
 from spm_kernel.plans.model import Plan, PlanComponent, PlanFile
 from spm_kernel.plantypes.bonuses import Mbo, MilestoneBonus, Spiff
+from spm_kernel.plantypes.common import walk_permutation
 from spm_kernel.plantypes.contract import CalcPeriod
 from spm_kernel.plantypes.pay import Draw, Formula, PayCap
 from spm_kernel.plantypes.rate_table import PlanCalculationError, RateTable
@@ -654,3 +658,15 @@ def test_yen_payees_round_to_whole_yen() -> None:
     out = run(p, [credit("1", "p1", "2026-01-10", "12345")], payees=[yen, payee("p2")])[1]
     assert amounts(out) == {"c.earning": D("407")}
     assert out.loc[0, "currency"] == "JPY"
+
+
+@given(st.lists(st.tuples(st.integers(-1, 4), st.integers(0, 5), st.integers(0, 40)), min_size=1, max_size=200),
+       st.sampled_from([1, 2**20, 2**61]))
+def test_walk_permutation_equals_a_stable_lexsort(rows: list[tuple[int, int, int]], spread: int) -> None:
+    """The packed-key sort behind ``walk_permutation`` (and its fallbacks: repeated keys, keys
+    too wide for 63 bits) orders exactly like ``np.lexsort((walk_order, day, pos))``."""
+    pos, day, order = (np.array(column, dtype=np.int64) for column in zip(*rows, strict=True))
+    order = order * spread
+    expected = np.lexsort((order, day, pos))
+    got = walk_permutation(pos, day, pd.Series([""] * len(pos)), order)
+    assert got.tolist() == expected.tolist()

@@ -268,6 +268,33 @@ def _arrow_strings(values: pd.Series) -> pa.Array:
     return pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string())
 
 
+def _packed_walk_order(pos: np.ndarray, day: np.ndarray, walk_order: np.ndarray) -> np.ndarray | None:
+    """``np.lexsort((walk_order, day, pos))`` computed as sorts of one packed integer key,
+    several times faster on millions of credits; ``None`` when the three do not fit in 63 bits.
+
+    The rows of payees in the plan (``pos >= 0``) have unique keys (one credit id each), so an
+    unstable sort gives the stable order; a repeated key falls back to a stable sort. The rows
+    of anyone else (``pos < 0``, where several payees share a position) sort stably first."""
+    spans = [int(a.max()) - int(a.min()) for a in (pos, day, walk_order)]
+    bits = [span.bit_length() for span in spans]
+    if sum(bits) > 63:
+        return None
+    key = ((pos - pos.min()).astype(np.uint64) << np.uint64(bits[1] + bits[2])) \
+        | ((day - day.min()).astype(np.uint64) << np.uint64(bits[2])) | (walk_order - walk_order.min()).astype(np.uint64)
+    outside = np.flatnonzero(pos < 0)
+    if len(outside):
+        inside = np.flatnonzero(pos >= 0)
+        keys = key[inside]
+        first = outside[np.argsort(key[outside], kind="stable")]
+    else:
+        inside, keys, first = np.arange(len(pos), dtype=np.int64), key, outside
+    order = np.argsort(keys)
+    ranked = keys[order]
+    if len(ranked) > 1 and bool(np.any(ranked[1:] == ranked[:-1])):
+        order = np.argsort(keys, kind="stable")
+    return np.concatenate([first, inside[order]]).astype(np.int64)
+
+
 def walk_permutation(pos: np.ndarray, day: np.ndarray, credit_id: pd.Series,
                      walk_order: np.ndarray | None = None) -> np.ndarray:
     """Row numbers in walk order: payee position, credit day, credit id (the stable tie-break).
@@ -281,7 +308,10 @@ def walk_permutation(pos: np.ndarray, day: np.ndarray, credit_id: pd.Series,
     if walk_order is not None:
         ordered = np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (
             (day[1:] > day[:-1]) | ((day[1:] == day[:-1]) & (walk_order[1:] > walk_order[:-1])))))
-        return np.arange(n, dtype=np.int64) if ordered else np.lexsort((walk_order, day, pos)).astype(np.int64)
+        if ordered:
+            return np.arange(n, dtype=np.int64)
+        packed = _packed_walk_order(pos, day, walk_order)
+        return packed if packed is not None else np.lexsort((walk_order, day, pos)).astype(np.int64)
     same = (pos[1:] == pos[:-1]) & (day[1:] == day[:-1])
     in_order = bool(np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (day[1:] >= day[:-1]))))
     ids = _arrow_strings(credit_id)
