@@ -228,15 +228,18 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
     coords = {"series": p.series, "team": p.teams, "region": p.regions,
               "month_of_year": np.arange(1, 13), "month_of_quarter": np.arange(3), "knot": p.knots,
               "parameter": ["level_base", "slope_base", "active_base", "active_slope"]}
+    centred = config.parameterisation == "centred"
     blocks = _Blocks()
     parts = ["level"] + (["active"] if p.hurdle else [])
     for part in parts:
         blocks.z(f"{part}_region", n_region)
         blocks.z(f"{part}_team", n_team)
-        blocks.z(f"{part}_series", n)
+        if not centred:
+            blocks.z(f"{part}_series", n)
         blocks.sd(f"{part}_group_sd", pri.group_sd)
         blocks.sd(f"{part}_series_sd", pri.level_sd)
-    blocks.z("slope", n)
+    if not centred:
+        blocks.z("slope", n)
     blocks.sd("slope_series_sd", pri.slope_sd)
     blocks.z("quarter", 3)
     blocks.z("month", 12)
@@ -244,13 +247,19 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
     blocks.z("team_month", n_team, 12)
     blocks.sd("team_month_sd", pri.season_sd / 2)
     if config.series_seasonality:
-        blocks.z("series_month", n, 12)
+        if not centred:
+            blocks.z("series_month", n, 12)
         blocks.sd("series_month_sd", pri.season_sd / 2)
     if k:
-        blocks.z("changepoint", n, k)
+        if not centred:
+            blocks.z("changepoint", n, k)
         blocks.sd("changepoint_sd", pri.changepoint_sd)
-    blocks.z("noise", n)
+    if not centred:
+        blocks.z("noise", n)
     blocks.sd("noise_series_sd", 0.3)
+    if config.ar_errors:
+        blocks.z("ar", n)
+        blocks.sd("ar_sd", 0.5)
     if p.hurdle:
         blocks.z("active_quarter", 3)
         blocks.z("active_month", 12)
@@ -265,23 +274,33 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
 
         def pooled(part: str, base: pt.TensorVariable) -> pt.TensorVariable:
             team = pt.dot(region_hot, z[f"{part}_region"]) + z[f"{part}_team"]
-            return pm.Deterministic(part, base + sd[f"{part}_group_sd"] * pt.dot(team_hot, team)
-                                    + sd[f"{part}_series_sd"] * z[f"{part}_series"], dims="series")
+            group = base + sd[f"{part}_group_sd"] * pt.dot(team_hot, team)
+            if centred:
+                return pm.Normal(part, group, sd[f"{part}_series_sd"], dims="series")
+            return pm.Deterministic(part, group + sd[f"{part}_series_sd"] * z[f"{part}_series"],
+                                    dims="series")
 
         level = pooled("level", coef[0])
-        slope = pm.Deterministic("slope", coef[1] + sd["slope_series_sd"] * z["slope"], dims="series")
+        if centred:
+            slope = pm.Normal("slope", coef[1], sd["slope_series_sd"], dims="series")
+        else:
+            slope = pm.Deterministic("slope", coef[1] + sd["slope_series_sd"] * z["slope"], dims="series")
         quarter = pm.Deterministic("quarter", pri.quarter_sd * _zero_sum(z["quarter"]),
                                    dims="month_of_quarter")
         month = sd["month_sd"] * _zero_sum(z["month"])
         season = month[None, :] + pt.dot(team_hot, sd["team_month_sd"] * _zero_sum(z["team_month"]))
-        if config.series_seasonality:
+        if config.series_seasonality and centred:
+            season = season + pm.ZeroSumNormal("series_month", sigma=sd["series_month_sd"],
+                                               dims=("series", "month_of_year"))
+        elif config.series_seasonality:
             season = season + sd["series_month_sd"] * _zero_sum(z["series_month"])
         season = pm.Deterministic("season", season, dims=("series", "month_of_year"))
         u = p.u[None, :]
         mu = (level[:, None] + slope[:, None] * u + pt.dot(moq_hot, quarter)[None, :]
               + pt.dot(season, moy_hot))                     # (N, T)
         if k:
-            cp = sd["changepoint_sd"] * z["changepoint"]
+            cp = (pm.Normal("changepoint", 0.0, sd["changepoint_sd"], dims=("series", "knot"))
+                  if centred else sd["changepoint_sd"] * z["changepoint"])
             hinge = np.minimum(p.u[:, None] - p.knots[None, :], 0.0)   # (T, K)
             mu = mu + pt.dot(cp, hinge.T)
         if config.ramp:
@@ -293,11 +312,27 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
             ramp = pt.minimum(pt.outer(pt.exp(-p.tenure_last / kappa), pt.exp(back / kappa)), 1.0)
             mu = mu - ramp_size[0] * ramp
         noise_base = pm.HalfNormal("noise_base", pri.noise_sd)
-        log_noise = pt.log(noise_base) + sd["noise_series_sd"] * z["noise"]
+        if centred:
+            log_noise = pm.Normal("log_noise", pt.log(noise_base), sd["noise_series_sd"], dims="series")
+        else:
+            log_noise = pt.log(noise_base) + sd["noise_series_sd"] * z["noise"]
         pm.Deterministic("noise", pt.exp(log_noise), dims="series")
         # log-normal amounts of the positive months (dense and masked: no per-row indexing)
-        resid = (p.log_y - mu) * pt.exp(-log_noise)[:, None]
-        pm.Potential("log_amount", pt.sum(p.positive * (-log_noise[:, None] - 0.5 * resid ** 2))
+        resid = p.log_y - mu
+        log_sd = log_noise[:, None]
+        if config.ar_errors:
+            # AR(1) errors between consecutive positive months; the marginal spread stays
+            # `noise`, so an innovation has noise * sqrt(1 - phi^2)
+            ar_base = pm.Normal("ar_base", 1.0, 1.0)
+            phi = pm.Deterministic("phi", pm.math.sigmoid(ar_base + sd["ar_sd"] * z["ar"]), dims="series")
+            both = np.zeros_like(p.positive)
+            both[:, 1:] = p.positive[:, 1:] & p.positive[:, :-1]
+            prev = pt.concatenate([pt.zeros((n, 1)), resid[:, :-1]], axis=1)
+            resid = resid - phi[:, None] * prev * both
+            log_sd = log_sd + both * (0.5 * pt.log1p(-phi ** 2))[:, None]
+            pm.Deterministic("last_resid", (p.log_y - mu)[:, -1], dims="series")
+        scaled = resid * pt.exp(-log_sd)
+        pm.Potential("log_amount", pt.sum(p.positive * (-log_sd - 0.5 * scaled ** 2))
                      - 0.5 * np.log(2 * np.pi) * float(p.positive.sum()))
         if p.hurdle:  # does anything close this month?
             active = pooled("active", coef[2])
@@ -324,6 +359,7 @@ def _constant_data(p: Prepared, config: BookingsConfig) -> xr.Dataset:
             "region_of_team": ("team", p.region_of_team),
             "tenure_last": ("series", p.tenure_last),
             "end_month": ("series", p.end_month),
+            "last_positive": ("series", p.positive[:, -1].astype(int)),
             "team_name": ("series", p.teams[p.team_of_series].astype(str)),
             "region_name": ("series", p.regions[p.region_of_team[p.team_of_series]].astype(str)),
         },
@@ -338,7 +374,7 @@ class BookingsModel(ModelBuilder[BookingsConfig]):
     """Model A. ``fit(history)`` then ``predict(horizon)`` / ``predict_idata(horizon)``."""
 
     name: ClassVar[str] = "bookings"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     config_class = BookingsConfig
 
     def _fit(self, data: pd.DataFrame) -> az.InferenceData:
@@ -409,7 +445,21 @@ class BookingsModel(ModelBuilder[BookingsConfig]):
             kappa = self._draw("ramp_months")[pick]
             ramp = np.exp(-tenure / kappa[:, None, None])
             mu = mu - self._draw("ramp_amount")[pick][:, None, None] * ramp
-        amount = np.exp(mu + noise[:, :, None] * rng.standard_normal(mu.shape)) * scale[None, :, None]
+        eps = rng.standard_normal(mu.shape)
+        if "phi" in idata.posterior:
+            # AR(1) errors: start from the last month's deviation (unknown after a zero month:
+            # drawn from the stationary spread) and decay back to the trend
+            phi = self._draw("phi")[pick]
+            known = const["last_positive"].values.astype(bool)[None, :]
+            e = np.where(known, self._draw("last_resid")[pick], noise * rng.standard_normal(noise.shape))
+            innovation = noise * np.sqrt(1.0 - phi ** 2)
+            errors = np.empty_like(mu)
+            for h in range(horizon):  # 1..12 steps: a recursion over horizons, vectorised over samples
+                e = phi * e + innovation * eps[:, :, h]
+                errors[:, :, h] = e
+        else:
+            errors = noise[:, :, None] * eps
+        amount = np.exp(mu + errors) * scale[None, :, None]
         if int(const.attrs["hurdle"]):
             logit = (self._draw("active")[pick][:, :, None]
                      + self._draw("active_quarter")[pick][:, None, moq]

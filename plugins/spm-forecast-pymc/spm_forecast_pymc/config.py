@@ -82,6 +82,14 @@ class BookingsConfig(Strict):
     series_seasonality: bool = Field(False, description="each series has its own month-of-year "
                                      "deviations, pooled toward its team's pattern")
     ramp: bool = Field(True, description="model a new-hire shortfall decaying with tenure")
+    parameterisation: Literal["noncentred", "centred"] = Field(
+        "noncentred", description="noncentred: series effects as spread x standard normal "
+        "(sparse, lumpy data such as payees); centred: series effects drawn directly around "
+        "their group (long, smooth series such as M3, where non-centred NUTS takes long "
+        "trajectories)")
+    ar_errors: bool = Field(False, description="log-scale errors of consecutive positive months "
+                            "follow an AR(1) per series, so forecasts start from the last month's "
+                            "deviation from the trend and decay back to it (a local level)")
     fiscal_year_start_month: int = Field(1, ge=1, le=12, description="defines quarter ends")
     posterior_samples: int = Field(1000, ge=1, description="predictive samples kept per forecast")
 

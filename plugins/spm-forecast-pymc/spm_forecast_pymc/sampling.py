@@ -73,7 +73,7 @@ def _sample_nutpie(model: pm.Model, sampler: SamplerConfig, label: str) -> az.In
     )
     done = 0
     try:
-        while not background.is_finished:
+        while not _finished(background):
             time.sleep(1.0)
             if sampler.progressbar:
                 now = _kept_draws(background)
@@ -85,6 +85,15 @@ def _sample_nutpie(model: pm.Model, sampler: SamplerConfig, label: str) -> az.In
     finally:
         bar.close()
     return idata
+
+
+def _finished(background: Any) -> bool:
+    """nutpie's ``is_finished`` raises TimeoutError when the sampler thread holds its lock
+    (a busy machine): that means "still running"."""
+    try:
+        return bool(background.is_finished)
+    except TimeoutError:
+        return False
 
 
 def _kept_draws(background: Any) -> int:

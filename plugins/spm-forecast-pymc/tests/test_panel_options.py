@@ -1,0 +1,70 @@
+"""Model A's options for panels of long positive series (M3, txhousing): the centred
+parameterisation and AR(1) errors. No sampling: the model's structure is checked, and the
+forecast recursion runs on a hand-set posterior whose forecasts are worked by hand."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from spm_forecast_pymc.bookings import BookingsModel, _constant_data, build_model, prepare
+from spm_forecast_pymc.config import BookingsConfig
+
+PANEL = {"scale": "series", "series_seasonality": True, "ramp": False, "history_months": 36,
+         "parameterisation": "centred", "ar_errors": True}
+
+
+def panel(n_series: int = 3, months: int = 36) -> pd.DataFrame:
+    periods = pd.date_range("2021-01-01", periods=months, freq="MS")
+    rng = np.random.default_rng(5)
+    return pd.DataFrame({
+        "series_id": np.repeat([f"s{i}" for i in range(n_series)], months),
+        "period": np.tile(periods, n_series),
+        "value": rng.uniform(50, 150, n_series * months),
+    })
+
+
+def test_centred_panel_model_draws_series_effects_directly_and_has_ar_errors():
+    config = BookingsConfig.model_validate(PANEL)
+    p = prepare(panel(), config)
+    assert not p.hurdle and len(p.knots) == 2  # all months positive; knots 12 and 24 back
+    model = build_model(p, config)
+    names = set(model.named_vars)
+    assert {"level", "slope", "series_month", "changepoint", "log_noise", "phi", "last_resid"} <= names
+    assert {"level", "slope", "series_month", "changepoint", "log_noise"} <= {v.name for v in model.free_RVs}
+    # the standard-normal block keeps only group effects: region 1 + team 1 + quarter 3
+    # + month 12 + team x month 12 + AR 3 = 32 (series effects are centred, drawn apart)
+    assert model.initial_point()["z"].shape == (32,)
+    noncentred = build_model(p, BookingsConfig.model_validate({**PANEL, "parameterisation": "noncentred"}))
+    assert "log_noise" not in noncentred.named_vars
+    assert noncentred.initial_point()["z"].shape == (32 + 3 + 3 + 3 * 12 + 3 * 2 + 3,)
+
+
+def test_ar_forecast_starts_from_the_last_deviation_and_decays_to_the_trend():
+    config = BookingsConfig.model_validate({**PANEL, "trend_damping": 1.0})
+    p = prepare(panel(n_series=2), config)
+    model = BookingsModel(config)
+    draws = 4
+
+    def post(name: str, value: np.ndarray, dims: tuple[str, ...] = ()) -> tuple:
+        return (("chain", "draw", *dims), np.broadcast_to(value, (1, draws, *value.shape)).copy())
+
+    # series 0: flat at its scale, last month 0.8 above the trend on the log scale, phi 0.5;
+    # series 1: log-slope 0.12 a year, no deviation, phi 0.9. Noise tiny: forecasts are exact.
+    posterior = xr.Dataset({
+        "level": post("level", np.array([0.0, 0.0]), ("series",)),
+        "slope": post("slope", np.array([0.0, 0.12]), ("series",)),
+        "season": post("season", np.zeros((2, 12)), ("series", "month_of_year")),
+        "quarter": post("quarter", np.zeros(3), ("month_of_quarter",)),
+        "noise": post("noise", np.array([1e-9, 1e-9]), ("series",)),
+        "phi": post("phi", np.array([0.5, 0.9]), ("series",)),
+        "last_resid": post("last_resid", np.array([0.8, 0.0]), ("series",)),
+    }, attrs={"spm_data_hash": "hand-set"})
+    model.idata = az.InferenceData(posterior=posterior, constant_data=_constant_data(p, config))
+    s = model.predict_idata(horizon=3, samples=draws).posterior_predictive["bookings"].values[0]
+    scale = p.scale
+    h = np.arange(1, 4)
+    np.testing.assert_allclose(s[:, 0, :], np.broadcast_to(scale[0] * np.exp(0.8 * 0.5 ** h), (draws, 3)), rtol=1e-6)
+    np.testing.assert_allclose(s[:, 1, :], np.broadcast_to(scale[1] * np.exp(0.12 * h / 12), (draws, 3)), rtol=1e-6)
