@@ -6,7 +6,7 @@ for improvement.
   without a browser. It keeps no workspace open: every :meth:`DashboardModel.refresh` opens
   the workspace read-only, reads and closes it, so imports and other apps are not blocked.
 * :class:`DashboardView` draws a model: filter dropdowns, :class:`~spm_widgets.components.KpiTile`
-  tiles, a plotly ``FigureWidget`` histogram of attainment, the leaderboard in a
+  tiles, a plotly ``Chart`` histogram of attainment, the leaderboard in a
   :class:`~spm_widgets.components.DataTable` and the areas for improvement as cards.
 * :func:`dashboard_app` is what the Voila notebook displays.
 
@@ -387,6 +387,8 @@ class DashboardView(widgets.VBox):
     def __init__(self, model: DashboardModel, **kwargs: Any) -> None:
         import plotly.graph_objects as go
 
+        from spm_widgets.charts import Chart
+
         self.model = model
         self.header = header(model.company_name, "", "Manager dashboard")
         self.loading = LoadingIndicator("Updating the figures…")
@@ -415,7 +417,7 @@ class DashboardView(widgets.VBox):
         self.tiles = {name: KpiTile(css_class=f"spm-kpi-{_css_name(name)}") for name in TILE_METRICS}
         tiles = widgets.HBox(list(self.tiles.values()))
         tiles.add_class("spm-kpis")
-        self.chart = go.FigureWidget(layout=go.Layout(
+        self.chart = Chart(layout=go.Layout(
             height=300, margin=dict(l=50, r=16, t=16, b=40), bargap=0.25,
             paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
             xaxis=dict(title="Quota attainment"), yaxis=dict(title="Reps", gridcolor="#eef0f3"),

@@ -24,7 +24,7 @@ Everything comes from the installed forecaster through the kernel's contract
   page load after the first reads them back in well under a second.
 
 * :class:`ForecastExplorerModel` is the state (traitlets), testable without a browser;
-* :class:`ForecastExplorerView` draws it (plotly ``FigureWidget`` fan chart, KPI tiles, P(quota)
+* :class:`ForecastExplorerView` draws it (plotly ``Chart`` fan chart, KPI tiles, P(quota)
   tables and a data grid);
 * :func:`forecast_explorer_app` is what the Voila notebook displays.
 
@@ -398,8 +398,8 @@ class ForecastExplorerView(widgets.VBox):
             ("best_case", "Best case (10% likely)", "best"), ("p_quota", "P(reach quota)", "pquota"))}
         tiles = widgets.HBox(list(self.tiles.values()))
         tiles.add_class("spm-kpis")
-        self.figure = self._figure()
-        self.figure_box = widgets.Box(layout=widgets.Layout(width="100%"))
+        self.figure = show_figure(self._figure(), "spm-fx-fan")
+        self.figure_box = widgets.Box([self.figure], layout=widgets.Layout(width="100%"))
         fan = widgets.VBox([self.figure_box])
         fan.add_class("spm-card")
         self.teams = widgets.HTML()
@@ -471,12 +471,12 @@ class ForecastExplorerView(widgets.VBox):
                              f'with {esc(m.forecaster)} · {m.samples} joint samples · {esc(m.base_currency)}</div>')
         fan = m.fan()
         d = self.figure.data
-        d[5].x, d[5].y = fan["actual_x"], fan["actual_y"]
-        if "x" in fan:
-            for trace, key in zip(d[:5], ("p90", "p10", "p75", "p25", "p50")):
-                trace.x, trace.y = fan["x"], fan[key]
-        self.figure.layout.title.text = f"Monthly bookings · {label}"
-        self.figure_box.children = [show_figure(self.figure)]
+        with self.figure.batch_update():  # the fan chart updated in place: one message
+            d[5].x, d[5].y = fan["actual_x"], fan["actual_y"]
+            if "x" in fan:
+                for trace, key in zip(d[:5], ("p90", "p10", "p75", "p25", "p50")):
+                    trace.x, trace.y = fan["x"], fan[key]
+            self.figure.layout.title.text = f"Monthly bookings · {label}"
         if not m.fitted:
             self.status.value = "The forecast is being fitted; actual bookings are shown meanwhile."
             for tile in self.tiles.values():

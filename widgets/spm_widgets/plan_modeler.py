@@ -14,7 +14,7 @@ it would pay, per payee, against the plan as it stands.
   assumed to measure the same thing; caps, which depend on each payee's target incentive,
   are not drawn); the totals and the per-payee figures always come from ``ws.compare``.
 * :class:`PlanModelerView` draws the model: sliders and an editable tier table, the payout
-  curve (plotly ``FigureWidget``), totals per currency, winners and losers, and every payee
+  curve (plotly ``Chart``), totals per currency, winners and losers, and every payee
   in a data grid. The exact what-if runs in a background thread; while it runs the loading
   indicator is on, and moves made meanwhile are coalesced (the latest edit wins).
 * :func:`plan_modeler_app` is what the Voila notebook displays.
@@ -456,15 +456,12 @@ class LatestRunner:
 
 
 # ---- view ----
-def show_figure(figure: Any) -> widgets.Widget:
-    """A new plotly ``FigureWidget`` of ``figure`` (a ``go.Figure`` the view keeps as the
-    chart's state). Charts are replaced rather than updated in place, so a new widget carries
-    the figure in its initial state."""
-    import plotly.graph_objects as go
+def show_figure(figure: Any, css_class: str = "spm-chart") -> widgets.Widget:
+    """The chart widget of ``figure`` (a ``go.Figure``): a :class:`spm_widgets.charts.Chart`,
+    built once and then updated in place (``with chart.batch_update(): ...``)."""
+    from spm_widgets.charts import Chart
 
-    chart = go.FigureWidget(figure)
-    chart.add_class("spm-chart")
-    return chart
+    return Chart(figure, css_class=css_class)
 
 
 def _money_cell(value: Any, css: str) -> str:
@@ -538,8 +535,8 @@ class PlanModelerView(widgets.VBox):
         self.editor = widgets.VBox()
         self.editor.add_class("spm-pm-editor")
         self.editor.add_class("spm-card")
-        self.figure = self._figure()
-        self.figure_box = widgets.Box(layout=widgets.Layout(width="100%"))
+        self.figure = show_figure(self._figure(), "spm-pm-curve")
+        self.figure_box = widgets.Box([self.figure], layout=widgets.Layout(width="100%"))
         chart = widgets.VBox([self.figure_box, widgets.HTML(
             '<div class="spm-pm-note">Commission at period end against the measure, before caps '
             '(each payee\'s cap depends on their target incentive). The totals below are the '
@@ -721,15 +718,12 @@ class PlanModelerView(widgets.VBox):
         scale, unit = self._unit()
         x = [v * scale for v in curve["x"]]
         ys = [[v * scale for v in curve[k]] for k in ("current", "what_if")]
-        for trace, y in zip(self.figure.data, ys):
-            trace.x, trace.y = x, y
-        if self.model.basis == "attainment":
-            self.figure.layout.xaxis.title = "Attainment (% of quota)"
-            self.figure.layout.yaxis.title = "Commission (% of quota)"
-        else:
-            self.figure.layout.xaxis.title = "Measure (amount)"
-            self.figure.layout.yaxis.title = "Commission"
-        self.figure_box.children = [show_figure(self.figure)]
+        attainment = self.model.basis == "attainment"
+        with self.figure.batch_update():  # one message, the same widget
+            for trace, y in zip(self.figure.data, ys):
+                trace.x, trace.y = x, y
+            self.figure.layout.xaxis.title = "Attainment (% of quota)" if attainment else "Measure (amount)"
+            self.figure.layout.yaxis.title = "Commission (% of quota)" if attainment else "Commission"
 
     def _render_results(self, change: Any = None) -> None:
         m = self.model

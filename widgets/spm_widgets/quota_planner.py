@@ -10,7 +10,7 @@ evenly), bottom-up capacity beside it, the gap at every level, and how fair the 
   going back to a method already seen is instant. Nothing is written: an analyst saves a
   quota set with ``ws.quota_sets.create`` or ``spm quota allocate --save``.
 * :class:`QuotaPlannerView` draws it: filters, KPI tiles (target, bottom-up, gap, fairness),
-  top-down vs bottom-up bars per region or team (plotly ``FigureWidget``), the expected
+  top-down vs bottom-up bars per region or team (plotly ``Chart``), the expected
   attainment distribution, the nodes in a data grid and the fairness outliers with reasons.
 * :func:`quota_planner_app` is what the Voila notebook displays.
 
@@ -265,10 +265,10 @@ class QuotaPlannerView(widgets.VBox):
         tiles = widgets.HBox(list(self.tiles.values()))
         tiles.add_class("spm-kpis")
         self.notes = widgets.HTML()
-        self.bars = self._bars()
-        self.hist = self._hist()
-        self.bars_box = widgets.Box(layout=widgets.Layout(width="100%"))
-        self.hist_box = widgets.Box(layout=widgets.Layout(width="100%"))
+        self.bars = show_figure(self._bars(), "spm-qp-bars")
+        self.hist = show_figure(self._hist(), "spm-qp-hist")
+        self.bars_box = widgets.Box([self.bars], layout=widgets.Layout(width="100%"))
+        self.hist_box = widgets.Box([self.hist], layout=widgets.Layout(width="100%"))
         charts = widgets.HBox([self._card(self.bars_box), self._card(self.hist_box)])
         charts.add_class("spm-qp-charts")
         self.table = widgets.HTML()
@@ -388,15 +388,15 @@ class QuotaPlannerView(widgets.VBox):
         frame = m.nodes(level)
         chart_level = "team" if level == "payee" else level
         bars = m.nodes(chart_level)
-        self.bars.data[0].x = self.bars.data[1].x = bars["node"].astype(str).tolist()
-        self.bars.data[0].y = [float(v) for v in bars["top_down"]]
-        self.bars.data[1].y = [float(v) for v in bars["bottom_up"]]
-        self.bars.layout.title.text = f"Quota vs capacity by {chart_level} ({cur})"
+        with self.bars.batch_update():  # charts updated in place: one message each
+            self.bars.data[0].x = self.bars.data[1].x = bars["node"].astype(str).tolist()
+            self.bars.data[0].y = [float(v) for v in bars["top_down"]]
+            self.bars.data[1].y = [float(v) for v in bars["bottom_up"]]
+            self.bars.layout.title.text = f"Quota vs capacity by {chart_level} ({cur})"
         attainment = m.report.by_payee["expected_attainment"].to_numpy(dtype=float) * 100 if m.report is not None \
             else np.array([])
-        self.hist.data[0].x = attainment[~np.isnan(attainment)].tolist()
-        self.bars_box.children = [show_figure(self.bars)]
-        self.hist_box.children = [show_figure(self.hist)]
+        with self.hist.batch_update():
+            self.hist.data[0].x = attainment[~np.isnan(attainment)].tolist()
         names = {}
         if level == "payee" and m.plan is not None:
             names = dict(zip(m.plan.payees["payee_id"].astype(str), m.plan.payees["name"].astype(str)))

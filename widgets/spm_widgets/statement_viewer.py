@@ -220,7 +220,9 @@ class StatementModel(HasTraits):
 def _gauge(model: StatementModel) -> Any:
     import plotly.graph_objects as go
 
-    fig = go.FigureWidget(layout=go.Layout(
+    from spm_widgets.charts import Chart
+
+    fig = Chart(layout=go.Layout(
         height=210, margin=dict(l=24, r=24, t=36, b=8), paper_bgcolor="#ffffff",
         font=dict(family="-apple-system, Segoe UI, Roboto, Arial, sans-serif", size=12)))
     fig.add_indicator(mode="gauge+number", value=0, number=dict(suffix="%", valueformat=".1f"),
