@@ -1,5 +1,5 @@
 """Shared by the widget and app tests of the manager dashboard, rep statement and disputes
-apps: the demo company with two calculated months, and one `spm app` server per module.
+apps: the demo company with two calculated months, and helpers for `spm app` servers.
 
 * :func:`calculated_demo` copies the session's scale-1 demo template once per test process
   and calculates 2026-09 (closed) and 2026-10 (open) in it; each caller gets its own copy.
@@ -17,6 +17,7 @@ from tests.conftest import AppServer, _stop_group, launch_app
 
 CLOSED, OPEN = "2026-09", "2026-10"
 REP = "P0000022"  # a rep paid a commission, a SPIFF line and a draw top-up in 2026-10
+ANALYST = "ana.analyst"  # the disputes app's signed-in analyst (SPM_ANALYST)
 _BUILT: dict[str, Path] = {}
 
 
@@ -75,3 +76,27 @@ def choose(page: object, selector: str, starts_with: str, timeout: float = PAGE_
     page.locator(selector + " select").select_option(index=index)  # type: ignore[attr-defined]
     return str(page.evaluate(  # type: ignore[attr-defined]
         f"() => document.querySelectorAll({selector + ' select option'!r})[{index}].textContent"))
+
+
+# Plotly draws a bar as a <path> under `.barlayer .point` and a line trace as `path.js-line`;
+# an empty chart has axes but none of these (what a figure whose widget never initialised shows).
+BAR_HEIGHTS_JS = """sel => [...document.querySelectorAll(sel + ' .barlayer .point path')]
+    .map(p => Math.round(p.getBBox().height))"""
+LINE_POINTS_JS = """sel => [...document.querySelectorAll(sel + ' .scatterlayer path.js-line')]
+    .map(p => (p.getAttribute('d') || '').split(/[ML]/).filter(s => s.trim()).length)"""
+
+
+def drawn_bars(page: object, selector: str, expected_nonzero: int, timeout: float = 60_000) -> list[int]:
+    """The pixel heights of the bars drawn under ``selector`` once exactly
+    ``expected_nonzero`` of them have a height (waits: a chart redraws after its data arrive)."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"sel => ({BAR_HEIGHTS_JS})(sel).filter(h => h > 0).length === {int(expected_nonzero)}",
+        arg=selector, timeout=timeout)
+    return list(page.evaluate(BAR_HEIGHTS_JS, selector))  # type: ignore[attr-defined]
+
+
+def drawn_line_points(page: object, selector: str, minimum: int = 2, timeout: float = 60_000) -> list[int]:
+    """Points per line trace drawn under ``selector``, once at least one line has ``minimum``."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"sel => ({LINE_POINTS_JS})(sel).some(n => n >= {int(minimum)})", arg=selector, timeout=timeout)
+    return list(page.evaluate(LINE_POINTS_JS, selector))  # type: ignore[attr-defined]

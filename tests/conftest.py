@@ -34,9 +34,9 @@ def chromium_path() -> str:
     return str(CHROMIUM)
 
 
-@pytest.fixture
-def browser(chromium_path: str) -> Iterator[Any]:
-    """A headless Chromium (Playwright sync API), closed after the test."""
+@pytest.fixture(scope="session")
+def chromium_browser(chromium_path: str) -> Iterator[Any]:
+    """One headless Chromium (Playwright sync API) for the whole session."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -45,6 +45,15 @@ def browser(chromium_path: str) -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+@pytest.fixture
+def browser(chromium_browser: Any) -> Iterator[Any]:
+    """The session's Chromium; every page (and context) a test opens is closed after it, so
+    no page of one test keeps a kernel busy during the next."""
+    yield chromium_browser
+    for context in list(chromium_browser.contexts):
+        context.close()
 
 
 def free_port() -> int:
@@ -129,4 +138,35 @@ def spm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., 
 
     yield start
     for server in started:
+        _stop_group(server.process)
+
+
+@dataclass
+class DemoApps:
+    """The session's ``spm app`` on the calculated demo company (:func:`demo_apps`)."""
+
+    server: AppServer
+    workspace: Path
+    apps: Path
+
+
+@pytest.fixture(scope="session")
+def demo_apps(spm_demo_template: Path, tmp_path_factory: pytest.TempPathFactory,
+              chromium_path: str) -> Iterator[DemoApps]:
+    """One ``spm app`` for every browser test of the demo company's apps (index, overview,
+    manager dashboard, rep statement, disputes, plan modeler, quota planning), started once
+    per session on a private copy of the demo with 2026-09 closed and 2026-10 calculated
+    (``tests.apps_support.calculated_demo``). Its kernels see ``SPM_USER`` = the rep of
+    ``tests.apps_support.REP`` and ``SPM_ANALYST`` = ``ANALYST``. Tests that write (an
+    inquiry, a resolution) compute what they expect from the workspace as they find it."""
+    from tests.apps_server import demo_apps_folder
+    from tests.apps_support import ANALYST, REP, calculated_demo
+
+    root = tmp_path_factory.mktemp("demo-apps")
+    workspace = calculated_demo(spm_demo_template, root / "northwind")
+    apps = demo_apps_folder(root / "apps")
+    server = launch_app(workspace, root, apps=apps, env={"SPM_USER": REP, "SPM_ANALYST": ANALYST}, timeout=180.0)
+    try:
+        yield DemoApps(server, workspace, apps)
+    finally:
         _stop_group(server.process)

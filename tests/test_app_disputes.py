@@ -5,7 +5,7 @@ on the pages equals the kernel's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,28 +13,24 @@ from typing import Any
 import pytest
 
 import spm_kernel
-from tests.apps_support import (
-    OPEN, PAGE_MS, REP, apps_folder, calculated_demo, choose, start_app_server, stop_app_server,
-)
-from tests.conftest import ARTIFACTS, AppServer
+from tests.apps_support import ANALYST, OPEN, PAGE_MS, REP, choose
+from tests.conftest import ARTIFACTS, AppServer, DemoApps
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ANALYST = "ana.analyst"
+
+@pytest.fixture
+def server(demo_apps: DemoApps) -> AppServer:
+    return demo_apps.server
 
 
-@pytest.fixture(scope="module")
-def company(spm_demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return calculated_demo(spm_demo_template, tmp_path_factory.mktemp("disputes-app") / "northwind")
+@pytest.fixture
+def company(demo_apps: DemoApps) -> Path:
+    return demo_apps.workspace
 
 
-@pytest.fixture(scope="module")
-def server(company: Path, tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[AppServer]:
-    logs = tmp_path_factory.mktemp("disputes-app-logs")
-    apps = apps_folder(logs / "apps", "rep_statement.ipynb", "disputes.ipynb")
-    running = start_app_server(company, logs, env={"SPM_USER": REP, "SPM_ANALYST": ANALYST}, apps=apps)
-    yield running
-    stop_app_server(running)
+def _kpi(page: Any, status: str) -> str:
+    return f"document.querySelector('.spm-kpi-{status} .spm-kpi-value').innerText"
 
 
 def _open(browser: Any, server: AppServer, app: str, ready: str) -> Any:
@@ -51,6 +47,9 @@ def _open(browser: Any, server: AppServer, app: str, ready: str) -> Any:
 def test_raise_in_the_statement_resolve_in_the_queue(server: AppServer, browser: Any, company: Path) -> None:
     with spm_kernel.open(company, read_only=True) as ws:
         st = ws.statement(REP, OPEN)
+        before = ws.disputes.list()  # the session's workspace may hold other tests' inquiries
+    counts = {s: int((before["status"] == s).sum()) if len(before) else 0
+              for s in ("open", "in_review", "resolved")}
     commission = st.lines[st.lines["line_type"] == "earning"].iloc[0]
 
     # 1. The rep questions the commission line.
@@ -59,44 +58,45 @@ def test_raise_in_the_statement_resolve_in_the_queue(server: AppServer, browser:
     rep.wait_for_selector(f'.spm-line-head[data-line="{commission["line_id"]}"]', timeout=PAGE_MS)
     rep.fill(".spm-inquiry-text textarea", "The Oak Media renewal is not in my commission.")
     rep.click("button.spm-raise-inquiry")
-    rep.wait_for_selector('.spm-inquiries tr[data-dispute="DSP-000001"]', timeout=PAGE_MS)
+    rep.wait_for_selector(".spm-inquiry-notice .spm-notice", timeout=PAGE_MS)
+    raised = re.search(r"Inquiry (DSP-\d{6}) raised", rep.inner_text(".spm-inquiry-notice"))
+    assert raised, rep.inner_text(".spm-inquiry-notice")
+    dsp = raised.group(1)
+    rep.wait_for_selector(f'.spm-inquiries tr[data-dispute="{dsp}"]', timeout=PAGE_MS)
     rep.close()
 
     # 2. The analyst sees it in the queue, reviews it and resolves it with an adjustment.
     queue = _open(browser, server, "disputes.ipynb", ".spm-disputes .spm-kpi-open .spm-kpi-value")
-    assert queue.inner_text(".spm-kpi-open .spm-kpi-value") == "1"
+    assert queue.inner_text(".spm-kpi-open .spm-kpi-value") == str(counts["open"] + 1)
     assert f"signed in as {ANALYST}" in queue.inner_text(".spm-app-header")
     assert queue.locator(".spm-queue .ipydatagrid-widget").count() == 1
-    choose(queue, ".spm-dispute-picker", "DSP-000001 ")
-    queue.wait_for_selector('.spm-dispute-head[data-dispute="DSP-000001"]', timeout=PAGE_MS)
+    choose(queue, ".spm-dispute-picker", f"{dsp} ")
+    queue.wait_for_selector(f'.spm-dispute-head[data-dispute="{dsp}"]', timeout=PAGE_MS)
     assert "The Oak Media renewal" in queue.inner_text(".spm-inquiry")
     assert queue.inner_text(".spm-disputed-line .spm-line-amount") == f'{commission["amount"]:,.2f} USD'
     queue.click("button.spm-start-review")
-    queue.wait_for_function("() => document.querySelector('.spm-kpi-in-review .spm-kpi-value').innerText === '1'",
-                            timeout=PAGE_MS)
+    queue.wait_for_function(f"() => {_kpi(queue, 'in-review')} === '{counts['in_review'] + 1}'", timeout=PAGE_MS)
     queue.fill(".spm-adjustment-amount input", "215.40")
     queue.fill(".spm-resolution textarea", "Renewal credited late; paid as an adjustment.")
     queue.click("button.spm-resolve")
-    queue.wait_for_function("() => document.querySelector('.spm-kpi-resolved .spm-kpi-value').innerText === '1'",
-                            timeout=PAGE_MS)
+    queue.wait_for_function(f"() => {_kpi(queue, 'resolved')} === '{counts['resolved'] + 1}'", timeout=PAGE_MS)
     queue.wait_for_selector(".spm-adjustment-value", timeout=PAGE_MS)
     assert queue.inner_text(".spm-adjustment-value") == "215.40 USD"
     assert "dispute resolved" in queue.inner_text(".spm-dispute-history").lower()  # CSS capitalises
     with spm_kernel.open(company, read_only=True) as ws:
-        dispute = ws.disputes.get("DSP-000001")
-        adj = ws.sql("SELECT amount, period_id, approved_by, status FROM adjustments WHERE dispute_id = 'DSP-000001'")
-        steps = ws.disputes.history("DSP-000001")
+        dispute = ws.disputes.get(dsp)
+        adj = ws.sql("SELECT amount, period_id, approved_by, status FROM adjustments WHERE dispute_id = ?", [dsp])
+        steps = ws.disputes.history(dsp)
     assert dispute["status"] == "resolved" and dispute["resolution"] == "Renewal credited late; paid as an adjustment."
     assert (adj["amount"].iloc[0], adj["period_id"].iloc[0]) == (Decimal("215.40"), OPEN)
     assert (adj["approved_by"].iloc[0], adj["status"].iloc[0]) == (ANALYST, "approved")
     assert list(steps["actor"]) == [REP, ANALYST, ANALYST]
     ARTIFACTS.mkdir(exist_ok=True)
-    queue.wait_for_timeout(1000)
     queue.screenshot(path=str(ARTIFACTS / "disputes.png"), full_page=True)
     queue.close()
 
-    # 3. The rep sees the answer on the statement.
-    rep = _open(browser, server, "rep_statement.ipynb", '.spm-inquiries tr[data-dispute="DSP-000001"]')
-    row = rep.locator('.spm-inquiries tr[data-dispute="DSP-000001"]')
+    # 3. The rep sees the answer on the statement (a new page load reads the workspace again).
+    rep = _open(browser, server, "rep_statement.ipynb", f'.spm-inquiries tr[data-dispute="{dsp}"]')
+    row = rep.locator(f'.spm-inquiries tr[data-dispute="{dsp}"]')
     assert row.locator(".spm-dispute-status").inner_text() == "resolved"
     assert "Renewal credited late" in row.inner_text()

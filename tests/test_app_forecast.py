@@ -15,6 +15,7 @@ import pytest
 
 import spm_kernel
 from tests.apps_server import apps_folder, open_app, start_server, stop_server
+from tests.apps_support import drawn_line_points
 from tests.conftest import ARTIFACTS, AppServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # one real (tiny) PyMC fit in the app's kernel
@@ -54,6 +55,9 @@ def test_outlook_and_team_probabilities_are_the_samples(server: AppServer, brows
 
     page = open_app(browser, server, "forecast.ipynb", ".spm-fx-expected", FIT_MS, height=1900)
     page.wait_for_function(READY, timeout=FIT_MS)
+    # the fan chart is drawn with data: the actuals, the median and the band edges as lines
+    points = drawn_line_points(page, ".spm-fx-fan", minimum=6, timeout=120_000)
+    assert sum(1 for n in points if n >= 3) >= 5, points
     model = ForecastExplorerModel.from_path(company, config=TINY)
     model.fit()
     assert model.from_cache  # the app's fit, read back: the same samples

@@ -4,52 +4,30 @@ server's log under that id."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from spm_kernel.app_server import app_catalogue
-from tests.apps_server import SHIPPED_APPS, apps_folder, open_app, start_server, stop_server
-from tests.conftest import ARTIFACTS, AppServer
+from spm_kernel.config import read_config
+from tests.apps_server import open_app
+from tests.conftest import ARTIFACTS, AppServer, DemoApps
 
 pytestmark = pytest.mark.browser
 LOAD_MS = 180_000
-STUBS = [p.name for p in sorted(SHIPPED_APPS.glob("*.ipynb")) if p.name not in ("index.ipynb", "overview.ipynb")]
 
 
-def _notebook(source: str) -> dict[str, Any]:
-    return {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
-                       "source": [source]}],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                         "spm": {"title": "Broken", "order": 999}},
-            "nbformat": 4, "nbformat_minor": 5}
+@pytest.fixture
+def server(demo_apps: DemoApps) -> AppServer:
+    return demo_apps.server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    import spm_kernel
-    from spm_kernel.config import WorkspaceConfig
-
-    root = tmp_path_factory.mktemp("app-index")
-    spm_kernel.open(root / "ws", config=WorkspaceConfig(name="Acme Robotics")).close()
-    apps = apps_folder(root / "apps", ["index.ipynb", "overview.ipynb"], STUBS)
-    (apps / "broken.ipynb").write_text(json.dumps(_notebook("raise ValueError('internal-detail-4711')")))
-    (apps / "refused.ipynb").write_text(json.dumps(_notebook(
-        "from spm_kernel.errors import SPMError\nraise SPMError('quota set Q-9 is not approved yet')")))
-    running = start_server(root / "ws", apps, root / "server.log")
-    running.apps = apps  # type: ignore[attr-defined]
-    yield running
-    stop_server(running)
-
-
-def test_index_links_every_app(server: AppServer, browser: Any) -> None:
+def test_index_links_every_app(server: AppServer, browser: Any, demo_apps: DemoApps) -> None:
+    company = read_config(demo_apps.workspace).name
     page = open_app(browser, server, "index.ipynb", ".spm-index-card", LOAD_MS)
-    assert "Acme Robotics" in page.inner_text(".spm-index-header")
-    served = app_catalogue(server.apps)  # type: ignore[attr-defined]
+    assert company in page.inner_text(".spm-index-header")
+    served = app_catalogue(demo_apps.apps)
     cards = page.locator(".spm-index-card")
     names = [cards.nth(i).get_attribute("data-app") for i in range(cards.count())]
     # every app served, in the catalogue's order (the two test notebooks last: order 999)
@@ -66,7 +44,7 @@ def test_index_links_every_app(server: AppServer, browser: Any) -> None:
     page.click('.spm-index-card[data-app="overview.ipynb"]')
     page.wait_for_selector(".spm-overview-header .spm-company", timeout=LOAD_MS)
     assert page.url.endswith("/voila/render/overview.ipynb")
-    assert page.inner_text(".spm-overview-header .spm-company") == "Acme Robotics"
+    assert page.inner_text(".spm-overview-header .spm-company") == company
 
 
 def test_a_failing_app_shows_an_error_id_and_logs_the_traceback(server: AppServer, browser: Any) -> None:

@@ -122,18 +122,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer
         _stop_group(server.process)
 
 
-@pytest.fixture(scope="module")
-def chromium(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    from tests.conftest import CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+@pytest.fixture
+def chromium(browser: Any) -> Any:
+    """The session's Chromium; each sign-in gets its own context (cookies), closed after the test."""
+    return browser
 
 
 def sign_in(chromium: Any, server: AppServer, username: str, password: str | None = None) -> Any:

@@ -4,8 +4,6 @@ team filters change."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,9 +12,9 @@ import pytest
 
 import spm_kernel
 from spm_kernel.benchmarking import areas_for_improvement
-from spm_widgets.dashboard import AREA_METRICS, TILE_METRICS, format_metric
-from tests.apps_support import PAGE_MS, apps_folder, choose, start_app_server, stop_app_server
-from tests.conftest import ARTIFACTS, AppServer
+from spm_widgets.dashboard import AREA_METRICS, TILE_METRICS, attainment_buckets, format_metric
+from tests.apps_support import PAGE_MS, choose, drawn_bars
+from tests.conftest import ARTIFACTS, AppServer, DemoApps
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,20 +22,14 @@ APP = "manager_dashboard.ipynb"
 TEAM = "NAE-ENT-001"
 
 
-@pytest.fixture(scope="module")
-def company(spm_demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("manager-app") / "northwind"
-    shutil.copytree(spm_demo_template, folder)
-    return folder
+@pytest.fixture
+def server(demo_apps: DemoApps) -> AppServer:
+    return demo_apps.server
 
 
-@pytest.fixture(scope="module")
-def server(company: Path, tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[AppServer]:
-    logs = tmp_path_factory.mktemp("manager-app-logs")
-    apps = apps_folder(logs / "apps", APP)
-    running = start_app_server(company, logs, apps=apps)
-    yield running
-    stop_app_server(running)
+@pytest.fixture
+def company(demo_apps: DemoApps) -> Path:
+    return demo_apps.workspace
 
 
 def _expected_tiles(company: Path, period: str, scope: str | None) -> dict[str, str]:
@@ -59,6 +51,25 @@ def _wait_for_tiles(page: Any, expected: dict[str, str], server: AppServer) -> N
         raise AssertionError(f"tiles {shown} != kernel {expected}\n{server.log_tail()}") from exc
 
 
+def _buckets(company: Path, period: str, scope: str | None) -> list[int]:
+    """Reps per attainment bucket in scope, from the kernel (what the histogram must draw)."""
+    with spm_kernel.open(company, read_only=True) as ws:
+        frame = ws.metrics(["quota_attainment"], by="payee", period=period, scope=scope, as_of=date.today())
+        roles = dict(ws.sql("SELECT payee_id, role FROM payees").itertuples(index=False))
+    reps = frame.loc[frame["payee_id"].map(roles) == "rep"]
+    return [b["count"] for b in attainment_buckets(reps.set_index("payee_id")["value"])]
+
+
+def _check_histogram(page: Any, counts: list[int]) -> None:
+    """The distribution is drawn with data: one bar per non-empty bucket, heights in the
+    order of the counts (not the empty axes of a chart whose widget failed to start)."""
+    heights = drawn_bars(page, ".spm-distribution", sum(1 for c in counts if c))
+    assert len(heights) == len(counts)
+    assert [h > 0 for h in heights] == [c > 0 for c in counts]
+    tallest = max(range(len(counts)), key=lambda i: (counts[i], -i))
+    assert heights[tallest] == max(heights), (heights, counts)
+
+
 def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, company: Path) -> None:
     page = browser.new_page(viewport={"width": 1320, "height": 1000})
     page.set_default_timeout(PAGE_MS)  # every action waits as long as a page load may take
@@ -73,12 +84,14 @@ def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, c
     _wait_for_tiles(page, _expected_tiles(company, period, None), server)
     assert page.locator(".spm-leaderboard .ipydatagrid-widget").count() == 1  # a real data grid
     assert page.locator(".spm-distribution .js-plotly-plot").count() == 1
+    _check_histogram(page, _buckets(company, period, None))  # drawn from the page's first state
 
-    # Another period: every tile equals the kernel's for that quarter.
+    # Another period: every tile equals the kernel's for that quarter, the chart redraws.
     choose(page, ".spm-filter-period", "2026-Q3")
     page.wait_for_function("() => document.querySelector('.spm-scope-period').innerText === '2026-Q3'",
                            timeout=PAGE_MS)
     _wait_for_tiles(page, _expected_tiles(company, "2026-Q3", None), server)
+    _check_histogram(page, _buckets(company, "2026-Q3", None))  # updated by a message after load
 
     # One team: tiles for the team's scope, leaderboard of its reps, its reps' areas.
     choose(page, ".spm-filter-team", "North America East Enterprise 1")
@@ -93,8 +106,8 @@ def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, c
         areas = areas_for_improvement(ws, "2026-Q3", metrics=list(AREA_METRICS), scope=f"team:{TEAM}", top=1,
                                       as_of=date.today())
     assert page.inner_text(".spm-leaders-count") == str(reps)
+    _check_histogram(page, _buckets(company, "2026-Q3", f"team:{TEAM}"))
     shown = set(page.eval_on_selector_all(".spm-area", "els => els.map(e => e.dataset.payee)"))
     assert shown and shown <= set(areas["payee_id"])
     ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(1500)  # let the chart finish its transition
     page.screenshot(path=str(ARTIFACTS / "manager_dashboard.png"), full_page=True)

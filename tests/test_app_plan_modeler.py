@@ -3,7 +3,6 @@ and the same edit made in the YAML text, after moving a tier slider and changing
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,19 +11,17 @@ import pytest
 
 import spm_kernel
 from spm_kernel.plans import load_plan_text
-from tests.apps_server import apps_folder, open_app, start_server, stop_server
-from tests.conftest import ARTIFACTS, AppServer
+from tests.apps_server import open_app
+from tests.apps_support import LINE_POINTS_JS, drawn_line_points
+from tests.conftest import ARTIFACTS, AppServer, DemoApps
 
 pytestmark = pytest.mark.browser
 LOAD_MS = 240_000  # a first page load runs the notebook and a what-if; a busy 2-core machine is slow
 
 
-@pytest.fixture(scope="module")
-def server(spm_demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    root = tmp_path_factory.mktemp("app-plan-modeler")
-    running = start_server(spm_demo_template, apps_folder(root / "apps", ["plan_modeler.ipynb"]), root / "server.log")
-    yield running
-    stop_server(running)
+@pytest.fixture
+def server(demo_apps: DemoApps) -> AppServer:
+    return demo_apps.server
 
 
 def _expected(workspace: Path, rate: str, period: str) -> dict[str, tuple[str, str, str]]:
@@ -55,14 +52,20 @@ def _wait_for_totals(page: Any, expected: dict[str, tuple[str, str, str]], serve
         raise AssertionError(f"the what-if never showed {usd}; page: {_page_totals(page)}\n{server.log_tail()}") from exc
 
 
-def test_slider_and_period_give_the_kernels_what_if(server: AppServer, browser: Any, spm_demo_template: Path) -> None:
+def test_slider_and_period_give_the_kernels_what_if(server: AppServer, browser: Any, demo_apps: DemoApps) -> None:
+    workspace = demo_apps.workspace
     page = open_app(browser, server, "plan_modeler.ipynb", ".spm-pm-totals td.spm-whatif", LOAD_MS, height=2200)
     assert "FY2026 Account Executive plan" in page.inner_text(".spm-app-header")
-    same = _expected(spm_demo_template, "0.12", "FY2026")  # the plan against itself
+    same = _expected(workspace, "0.12", "FY2026")  # the plan against itself
     _wait_for_totals(page, same, server)
     assert _page_totals(page) == same
     assert all(d == "0.00" for _, _, d in same.values())
     assert page.inner_text(".spm-pm-winners .spm-kpi-value") == "0"
+    # the payout curve is drawn: both lines (current dashed, what-if solid) with their points
+    points = drawn_line_points(page, ".spm-pm-chart", minimum=5)
+    assert len(points) == 2 and min(points) >= 5, points
+    curve = page.evaluate("() => [...document.querySelectorAll('.spm-pm-chart path.js-line')].map(p => p.getAttribute('d'))")
+    assert curve[0] == curve[1]  # no edit yet: the what-if is the current plan
 
     # move the accelerator (tier 3, 12.0%) up ten steps of 0.1 with the keyboard
     page.focus(".spm-pm-rate-2 .noUi-handle")
@@ -70,7 +73,12 @@ def test_slider_and_period_give_the_kernels_what_if(server: AppServer, browser: 
         page.keyboard.press("ArrowRight")
     page.wait_for_function("() => document.querySelector('.spm-pm-rate-2 .widget-readout').innerText.trim() === '13.0'",
                            timeout=30_000)
-    higher = _expected(spm_demo_template, "0.13", "FY2026")
+    # the what-if line is redrawn in place (a message to the chart after load), the current one stays
+    page.wait_for_function(
+        "c => { const d = [...document.querySelectorAll('.spm-pm-chart path.js-line')].map(p => p.getAttribute('d'));"
+        " return d.length === 2 && d[0] === c[0] && d[1] !== c[1]; }", arg=curve, timeout=30_000)
+    assert min(page.evaluate(LINE_POINTS_JS, ".spm-pm-chart")) >= 5
+    higher = _expected(workspace, "0.13", "FY2026")
     _wait_for_totals(page, higher, server)
     assert _page_totals(page) == higher
     assert all(Decimal(d.replace(",", "")) > 0 for _, _, d in higher.values())
@@ -81,7 +89,7 @@ def test_slider_and_period_give_the_kernels_what_if(server: AppServer, browser: 
 
     # the period filter: the same edit over Q2 only
     page.select_option(".spm-pm-period select", "2026-Q2")
-    q2 = _expected(spm_demo_template, "0.13", "2026-Q2")
+    q2 = _expected(workspace, "0.13", "2026-Q2")
     _wait_for_totals(page, q2, server)
     assert _page_totals(page) == q2
     ARTIFACTS.mkdir(exist_ok=True)

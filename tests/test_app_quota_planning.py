@@ -3,29 +3,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import spm_kernel
 from spm_kernel.planning import allocate_quotas
-from tests.apps_server import apps_folder, open_app, start_server, stop_server
-from tests.conftest import ARTIFACTS, AppServer
+from tests.apps_server import open_app
+from tests.apps_support import BAR_HEIGHTS_JS, drawn_bars
+from tests.conftest import ARTIFACTS, AppServer, DemoApps
 
 pytestmark = pytest.mark.browser
 LOAD_MS = 240_000
 SETTINGS = {"deal_types": ("new", "expansion"), "overassignment": {"team": Decimal("1.00")}}
 
 
-@pytest.fixture(scope="module")
-def server(spm_demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    root = tmp_path_factory.mktemp("app-quota-planning")
-    running = start_server(spm_demo_template, apps_folder(root / "apps", ["quota_planning.ipynb"]), root / "server.log")
-    yield running
-    stop_server(running)
+@pytest.fixture
+def server(demo_apps: DemoApps) -> AppServer:
+    return demo_apps.server
 
 
 def _regions(page: Any) -> dict[str, tuple[str, str, str]]:
@@ -40,8 +36,8 @@ def _expected(plan: Any) -> dict[str, tuple[str, str, str]]:
 
 
 def test_regions_equal_allocate_quotas_and_follow_the_method(server: AppServer, browser: Any,
-                                                             spm_demo_template: Path) -> None:
-    with spm_kernel.open(spm_demo_template, read_only=True) as ws:
+                                                             demo_apps: DemoApps) -> None:
+    with spm_kernel.open(demo_apps.workspace, read_only=True) as ws:
         year = ws.sql("SELECT max(period_end) AS d FROM quotas")["d"][0].year + 1
         probe = allocate_quotas(ws, fiscal_year=year, target="1000000.00", method="historical", **SETTINGS)
         capacity = probe.level("company").iloc[0].bottom_up
@@ -54,6 +50,14 @@ def test_regions_equal_allocate_quotas_and_follow_the_method(server: AppServer, 
     assert _regions(page) == _expected(historical)
     company = historical.level("company").iloc[0]
     assert page.inner_text(".spm-qp-bottom-up .spm-kpi-value") == f"{company.bottom_up:,.0f}"
+    # the charts are drawn with data: a top-down and a bottom-up bar per region, and the
+    # histogram of expected attainment has bars
+    regions = len(historical.level("region"))
+    bars = drawn_bars(page, ".spm-qp-charts .spm-qp-bars", 2 * regions)
+    assert len(bars) == 2 * regions
+    page.wait_for_function(f"sel => ({BAR_HEIGHTS_JS})(sel).some(h => h > 0)", arg=".spm-qp-charts .spm-qp-hist",
+                           timeout=60_000)
+    before = page.evaluate(BAR_HEIGHTS_JS, ".spm-qp-charts .spm-qp-bars")
 
     page.click(".spm-qp-method button:has-text('Even')")
     first = next(iter(_expected(even).items()))
@@ -61,6 +65,10 @@ def test_regions_equal_allocate_quotas_and_follow_the_method(server: AppServer, 
         "([node, v]) => { const c = document.querySelector(`.spm-qp-nodes tr[data-node=\"${node}\"] td.spm-top-down`);"
         " return c && c.innerText === v; }", arg=[first[0], first[1][0]], timeout=LOAD_MS)
     assert _regions(page) == _expected(even)
+    # the bars follow the method (updated in place, after the page loaded)
+    page.wait_for_function(f"b => JSON.stringify(({BAR_HEIGHTS_JS})('.spm-qp-charts .spm-qp-bars')) !== JSON.stringify(b)",
+                           arg=before, timeout=60_000)
+    assert len(page.evaluate(BAR_HEIGHTS_JS, ".spm-qp-charts .spm-qp-bars")) == 2 * regions
     assert "Even" in page.inner_text(".spm-app-header")
     assert page.locator(".spm-qp-charts .js-plotly-plot").count() == 2
     ARTIFACTS.mkdir(exist_ok=True)
