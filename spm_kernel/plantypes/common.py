@@ -52,6 +52,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def column_isin(column: pd.Series, values: Sequence[str]) -> np.ndarray:
+    """``column.isin(values)`` as a boolean array; a categorical column is tested once per
+    category and indexed by its codes (millions of credits, a handful of kinds)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        per_category = np.append(column.cat.categories.isin(list(values)), False)  # code -1 (missing): False
+        return per_category[column.cat.codes.to_numpy()]
+    return column.isin(list(values)).to_numpy(dtype=bool)
+
+
 class MeasureSpec(Strict):
     """What a component measures.
 
@@ -87,7 +96,7 @@ class MeasureSpec(Strict):
 
     def mask(self, credits: pd.DataFrame) -> np.ndarray:
         """Which rows of ``credits`` this measure counts."""
-        keep = credits["kind"].isin(self.kinds).to_numpy() & credits["credit_type"].isin(self.credit_types).to_numpy()
+        keep = column_isin(credits["kind"], self.kinds) & column_isin(credits["credit_type"], self.credit_types)
         if self._expression is not None and len(credits):
             keep = keep & self._expression.mask(credits)
         return keep
@@ -423,7 +432,7 @@ def credit_frame(inp: CalcInput, payees: pd.DataFrame, measure: MeasureSpec | No
     if measure is not None:
         keep &= measure.mask(credits)
     if kinds is not None:
-        keep &= credits["kind"].isin(list(kinds)).to_numpy()
+        keep &= column_isin(credits["kind"], kinds)
     perm = credits["walk_perm"].to_numpy(dtype=np.int64)
     rows = perm[keep[perm]]
     order = np.empty(len(perm), dtype=np.int64)
@@ -473,7 +482,7 @@ def fetch_codes(inp: CalcInput, payees: pd.DataFrame, frame: pd.DataFrame, colum
 def full_mask(inp: CalcInput, payees: pd.DataFrame, frame: pd.DataFrame, column: str, values: Sequence[str]) -> np.ndarray:
     """``column in values`` for the rows of a :func:`credit_frame` result (computed column-wise)."""
     credits = prepared(inp, payees)
-    return credits[column].isin(list(values)).to_numpy()[frame["row"].to_numpy(dtype=np.int64)]
+    return column_isin(credits[column], values)[frame["row"].to_numpy(dtype=np.int64)]
 
 
 def quota_minor(inp: CalcInput, payees: pd.DataFrame, measure_name: str, window: str,
