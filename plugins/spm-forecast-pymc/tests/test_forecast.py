@@ -29,7 +29,7 @@ def test_second_forecast_loads_fits_from_the_workspace_cache(forecast, company_w
     assert again.from_cache == {"bookings": True, "pipeline": True}
     assert again.bookings_model.data_hash == forecast.bookings_model.data_hash
     files = sorted(p.name for p in (company_ws.path / ".cache" / "forecasts").glob("*.nc"))
-    assert any(f.startswith("bookings-v1-") for f in files) and any(f.startswith("pipeline-v1-") for f in files)
+    assert any(f.startswith("bookings-v2-") for f in files) and any(f.startswith("pipeline-v1-") for f in files)
     changed = WorkspaceForecast(company_ws, bookings_config={**TINY, "trend_damping": 0.9},
                                 pipeline_config=TINY_PIPELINE)
     assert changed.bookings_config.trend_damping == 0.9  # another config -> another cache key
