@@ -8,7 +8,8 @@ Contracts:
   wheel installs under ``<prefix>/share/spm-kernel/notebooks/apps``.
 * :func:`voila_command` is the exact Voila command line: bound to 127.0.0.1 on one port
   (no silent fallback to another port), no token (local use), tracebacks hidden from app
-  users, idle kernels culled after 60 s, and kernels pre-heated for every app except those
+  users, idle kernels culled after 60 s without a connection (``spm_kernel.app_kernels``:
+  never a kernel a page was just given), and kernels pre-heated for every app except those
   whose notebook metadata says ``{"spm": {"per_user": true}}`` (an app whose content
   depends on who is looking must never be rendered before the request).
 * :func:`serve` starts Voila with ``SPM_WORKSPACE`` set to the workspace folder (kernels
@@ -57,6 +58,7 @@ WORKSPACE_ENV = "SPM_WORKSPACE"
 INSTALLED_APPS = Path("share") / "spm-kernel" / "notebooks" / "apps"
 CULL_IDLE_SECONDS = 60
 CULL_INTERVAL_SECONDS = 30
+KERNEL_MANAGER = "spm_kernel.app_kernels.AppKernelManager"  # imported by Voila, not here
 READY_TIMEOUT_SECONDS = 60.0
 INDEX_APP = "index.ipynb"
 ERROR_INSTRUCTION = "The details are in the server log under the error id shown above."
@@ -121,6 +123,7 @@ def voila_command(apps_dir: Path, port: int) -> list[str]:
         f"--VoilaKernelManager.preheat_denylist={json.dumps(denylist)}",
         f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
         f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS}",
+        f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
     ]
 
 
