@@ -17,12 +17,13 @@ Why (plotly 7.1 ``FigureWidget`` on anywidget 0.11):
 
 What :class:`Chart` does instead:
 
-* its ``_esm`` is a loader of a few hundred bytes (:data:`LOADER_ESM`): it is imported and
+* its ``_esm`` is a loader of about 2.5 KB (:data:`LOADER_ESM`): it is imported and
   ``initialize`` returns within milliseconds, so anywidget's window is never missed; the loader
   then imports plotly's bundle, **once per page** (a module promise shared by every chart on the
   page, keyed by plotly's version), from one :class:`PlotlyBundle` widget per kernel (the
   bundle's bytes cross the websocket once, as a binary buffer, not once per figure), and runs
-  plotly's own ``initialize`` and ``render`` with the same model;
+  plotly's own ``initialize`` and ``render`` with the same model, once the chart's box is laid
+  out (so the figure takes the box's width) and again at the box's new width when it changes;
 * after every change sent to the browser (restyle, relayout, update, traces added, moved or
   deleted), the figure's full state (``_widget_data``, ``_widget_layout``) is brought up to
   date too, so a page that connects later, or a view drawn after the bundle arrived, draws the
@@ -94,8 +95,23 @@ export default () => {
     },
     async render(context) {
       const widget = await ready;
-      context.el.classList.add("spm-chart-ready");
-      return widget.render(context);
+      const el = context.el;
+      // draw once the chart's box is laid out, so plotly sizes the figure to it (not 700 px)
+      for (let i = 0; i < 300 && !(el.isConnected && el.clientWidth > 0); i++) {
+        await new Promise((resolve) => requestAnimationFrame(resolve));
+      }
+      const cleanup = widget.render(context);
+      el.classList.add("spm-chart-ready");
+      // follow the box's width later on (plotly's responsive mode listens to window resizes)
+      let width = el.clientWidth;
+      const observer = new ResizeObserver(() => {
+        if (el.clientWidth > 0 && el.clientWidth !== width) {
+          width = el.clientWidth;
+          window.dispatchEvent(new Event("resize"));
+        }
+      });
+      observer.observe(el);
+      return () => { observer.disconnect(); if (typeof cleanup === "function") cleanup(); };
     },
   };
 };
@@ -134,6 +150,7 @@ class Chart(go.FigureWidget):  # type: ignore[misc]
     def __init__(self, *args: Any, css_class: str = "spm-chart", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._spm_bundle = plotly_bundle()
+        self._config = {**self._config, "responsive": True}  # redrawn to its box's width
         self.add_class("spm-chart")
         if css_class != "spm-chart":
             self.add_class(css_class)

@@ -223,7 +223,7 @@ def _gauge(model: StatementModel) -> Any:
     from spm_widgets.charts import Chart
 
     fig = Chart(layout=go.Layout(
-        height=210, margin=dict(l=24, r=24, t=36, b=8), paper_bgcolor="#ffffff",
+        height=210, margin=dict(l=40, r=40, t=36, b=8), paper_bgcolor="#ffffff",
         font=dict(family="-apple-system, Segoe UI, Roboto, Arial, sans-serif", size=12)))
     fig.add_indicator(mode="gauge+number", value=0, number=dict(suffix="%", valueformat=".1f"),
                       title=dict(text="Attainment", font=dict(size=13)),
