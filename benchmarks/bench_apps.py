@@ -139,22 +139,34 @@ def a_rep(folder: Path) -> str:
     return str(found["payee_id"].iloc[0])
 
 
-def wait_quiet(max_seconds: float = 180.0, busy_share: float = 0.25) -> float:
-    """Wait until the machine's CPUs are less than ``busy_share`` busy over two 1-second
-    samples in a row (the preheated kernels have finished rendering); returns the seconds waited."""
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+def wait_quiet(server_pid: int, max_seconds: float = 180.0, busy_cores: float = 0.25) -> float:
+    """Wait until the server and its kernels use less than ``busy_cores`` of a core over two
+    1-second samples in a row (the preheated kernels have finished rendering; other work on
+    the machine does not count); returns the seconds waited."""
+    import psutil
+
+    def cpu_seconds() -> float:
+        total = 0.0
+        try:
+            root = psutil.Process(server_pid)
+            for proc in [root, *root.children(recursive=True)]:
+                try:
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        return total
 
     clock = time.monotonic()
     quiet = 0
-    total, idle = sample()
+    last = cpu_seconds()
     while time.monotonic() - clock < max_seconds and quiet < 2:
         time.sleep(1.0)
-        t, i = sample()
-        busy = 1 - (i - idle) / max(1, t - total)
-        total, idle = t, i
-        quiet = quiet + 1 if busy < busy_share else 0
+        now = cpu_seconds()
+        quiet = quiet + 1 if now - last < busy_cores else 0
+        last = now
     return time.monotonic() - clock
 
 
@@ -262,13 +274,13 @@ def baselines(folder: Path, rep: str, repeats: int, forecast_config: dict[str, A
 
 
 # ---- the browser ----
-def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int) -> dict[str, Any]:
+def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int, server_pid: int) -> dict[str, Any]:
     result: dict[str, Any] = {"app": spec.notebook, "loads": [], "updates": [], "updates_exact": [], "error": ""}
     page = None
     for i in range(loads):
         if page is not None:
             page.close()
-        wait_quiet()  # a preheated kernel taken by the last page is replaced in the background
+        wait_quiet(server_pid)  # a preheated kernel taken by the last page is replaced in the background
         page = browser.new_page(viewport={"width": 1320, "height": 1600})
         clock = time.perf_counter()
         try:
@@ -347,7 +359,7 @@ def main() -> None:
             try:
                 for spec in SPECS:
                     print(f"  {spec.label} ...", flush=True)
-                    results.append(measure_app(browser, url, spec, loads, repeats))
+                    results.append(measure_app(browser, url, spec, loads, repeats, process.pid))
             finally:
                 browser.close()
     finally:
