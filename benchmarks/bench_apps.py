@@ -21,7 +21,7 @@ per page, as they do for real users):
 
 Setup, not measured: the scale-1 demo company (built once under ``--workdir``), 2026-09
 calculated and closed and 2026-10 calculated (so reps have statements), three inquiries
-(so the disputes queue has something to filter), and the forecast fitted once into its disk
+(open, in review, rejected: the disputes queue's status filter changes what it lists), and the forecast fitted once into its disk
 cache (the app fits once per data and reads the cache afterwards; the fit time is printed).
 
     python benchmarks/bench_apps.py --quick      # 1 load and 3 changes per app
@@ -124,6 +124,11 @@ def demo_company(workdir: Path) -> Path:
                                WHERE l.period_id = '{OPEN}' AND p.role = 'rep' ORDER BY l.line_id LIMIT 3""")
             for r in lines.itertuples(index=False):
                 ws.disputes.raise_inquiry(r.line_id, "A deal is missing from this line.", actor=r.payee_id)
+        found = ws.disputes.list()
+        if len(found) >= 3 and set(found["status"]) == {"open"}:  # a status filter must change the queue
+            ids = sorted(found["dispute_id"])
+            ws.disputes.start_review(ids[1], actor="bench")
+            ws.disputes.reject(ids[2], resolution="The deal closed after the period.", actor="bench")
     return folder
 
 
