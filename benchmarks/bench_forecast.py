@@ -161,8 +161,8 @@ def average(results: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, f
 
 
 def panel_benchmark(frame: pd.DataFrame, origins: list[int], config: dict, h: int = H_PANEL
-                    ) -> tuple[dict[str, dict[str, float]], float]:
-    results, fit_seconds = [], 0.0
+                    ) -> tuple[dict[str, dict[str, float]], float, list[dict[str, float]]]:
+    results, fit_seconds, diagnostics = [], 0.0, []
     for back in origins:  # months held out after the origin
         periods = sorted(frame["period"].unique())
         cut = periods[-back]
@@ -170,11 +170,14 @@ def panel_benchmark(frame: pd.DataFrame, origins: list[int], config: dict, h: in
         test = frame[(frame["period"] >= cut) & (frame["period"] < cut + pd.DateOffset(months=h))]
         series = sorted(train["series_id"].unique())
         forecasts = baselines(train, h)
-        mine, seconds, _ = model_forecast(train, h, config)
+        mine, seconds, model = model_forecast(train, h, config)
         fit_seconds += seconds
+        d = model.diagnostics
+        diagnostics.append({"max_rhat": float(d.max_rhat), "min_ess_bulk": float(d.min_ess_bulk),
+                            "divergences": int(d.divergences), "worst_rhat": d.worst_rhat_parameter})
         forecasts = {MODEL: mine, **forecasts}
         results.append(score(train, test, forecasts, series))
-    return average(results), fit_seconds
+    return average(results), fit_seconds, diagnostics
 
 
 # ---------------------------------------------------------------- the demo company
@@ -336,17 +339,19 @@ def main() -> None:
 
     if "m3" not in args.skip:
         frame = m3_sales(30 if quick else None)
-        res, secs = panel_benchmark(frame, [12], panel)
+        res, secs, diag = panel_benchmark(frame, [12], panel)
         table(f"M3 monthly sales/shipments ({frame['series_id'].nunique()} series, last 12 months held out; "
               f"model fit {secs:.0f} s)", res)
-        figures["m3_sales"] = {"results": res, "fit_seconds": secs}
+        print(f"  model diagnostics {diag}")
+        figures["m3_sales"] = {"results": res, "fit_seconds": secs, "diagnostics": diag}
     if "txhousing" not in args.skip:
         frame = txhousing()
         origins = [12] if quick else [24, 12]
-        res, secs = panel_benchmark(frame, origins, panel)
+        res, secs, diag = panel_benchmark(frame, origins, panel)
         table(f"txhousing ({frame['series_id'].nunique()} cities, origins {origins} months before the end; "
               f"model fit {secs:.0f} s)", res)
-        figures["txhousing"] = {"results": res, "fit_seconds": secs}
+        print(f"  model diagnostics {diag}")
+        figures["txhousing"] = {"results": res, "fit_seconds": secs, "diagnostics": diag}
     if "demo" not in args.skip:
         folder = demo_workspace(args.workspace)
         origins = [date(2026, 7, 1)] if quick else [date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1)]
