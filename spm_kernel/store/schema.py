@@ -272,8 +272,9 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("credits", "Shares of transactions credited to payees, each with the rule that made it, "
               "converted to the payee's currency: the credits dated in a run's period (and in the closed "
               "periods it restated). The transaction's other attributes are in transactions.", (
-        C("credit_no", "BIGINT", required=True, key=True,
-          description="ledger sequence number, unique across runs"),
+        C("credit_no", "BIGINT", required=True,
+          description="ledger sequence number, unique across runs (by construction: the ledger is "
+          "append-only and has no index to maintain)"),
         C("run_id", "VARCHAR", required=True),
         C("credit_id", "VARCHAR", required=True, description="stable across runs: transaction/payee/type[/detail]; "
           "unique within a run"),
