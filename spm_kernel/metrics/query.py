@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from dataclasses import dataclass
+from decimal import Context, Decimal
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
-
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -23,22 +24,22 @@ if TYPE_CHECKING:
 RESULT_COLUMNS = ("value", "numerator", "denominator")
 
 
-def _objects(values: pd.Series, cache: dict[tuple[int, int], Decimal] | None = None) -> np.ndarray:
-    """A column as an object array with None (not NaN/NA) where a value is missing
-    (``cache``: Decimals already built, by (scale, unscaled value), shared between columns)."""
-    if isinstance(values.dtype, pd.ArrowDtype):
-        return _arrow_objects(values.array.__arrow_array__(), {} if cache is None else cache)
-    array = values.to_numpy(dtype=object, na_value=None) if values.dtype != object else values.to_numpy()
-    if values.dtype == object and values.hasnans:
-        array = np.where(pd.isna(values).to_numpy(), None, array)
-    return array
+EXACT = Context(prec=60)  # a 64-bit integer times 10^-scale is never rounded in it
 
 
-def _decimals(array: pa.Array, cache: dict[tuple[int, int], Decimal]) -> np.ndarray | None:
-    """A decimal128 array as ``Decimal`` objects (None where null), each distinct value built
-    once from its unscaled integer (``Decimal(n).scaleb(-scale)``: the same digits and exponent
-    as pyarrow's own conversion); None when a value does not fit in 64 bits."""
-    scale = array.type.scale
+@dataclass
+class PendingDecimals:
+    """A decimal128 column whose ``Decimal`` objects are made later, together with every
+    other such column of the answer (:func:`resolve_decimals`): each distinct value once."""
+
+    unscaled: np.ndarray  # int64, the valid values' unscaled integers
+    valid: np.ndarray     # bool, one per row
+    scale: int
+
+
+def _pending(array: pa.Array) -> PendingDecimals | None:
+    """``array`` (decimal128) as :class:`PendingDecimals`; None when a value does not fit in
+    64 bits (or there are no values)."""
     n = len(array)
     if n == 0 or array.buffers()[1] is None:
         return None
@@ -47,29 +48,51 @@ def _decimals(array: pa.Array, cache: dict[tuple[int, int], Decimal]) -> np.ndar
     valid = ~array.is_null().to_numpy(zero_copy_only=False) if array.null_count else np.ones(n, dtype=bool)
     if not np.array_equal(hi[valid], lo[valid] >> 63):
         return None
-    uniques, inverse = np.unique(lo[valid], return_inverse=True)
-    made = np.empty(len(uniques), dtype=object)
-    built = []
-    for u in uniques.tolist():
-        value = cache.get((scale, u))
-        if value is None:
-            value = cache[(scale, u)] = Decimal(u).scaleb(-scale)
-        built.append(value)
-    made[:] = built
-    out = np.full(n, None, dtype=object)
-    out[valid] = made[inverse]
+    return PendingDecimals(lo[valid], valid, array.type.scale)
+
+
+def resolve_decimals(pending: list[PendingDecimals]) -> list[np.ndarray]:
+    """The object arrays of ``pending`` columns: ``Decimal`` (None where null), each distinct
+    (scale, unscaled value) built once over all of them, as ``Decimal(n) * 10^-scale`` in an
+    exact context (the same digits and exponent as pyarrow's own conversion)."""
+    out: list[np.ndarray] = [np.full(len(p.valid), None, dtype=object) for p in pending]
+    for scale in sorted({p.scale for p in pending}):
+        members = [i for i, p in enumerate(pending) if p.scale == scale]
+        values = np.concatenate([pending[i].unscaled for i in members])
+        if not len(values):
+            continue
+        codes, uniques = pd.factorize(values)
+        made = np.empty(len(uniques), dtype=object)
+        made[:] = list(map(EXACT.multiply, map(Decimal, uniques.tolist()), repeat(Decimal(1).scaleb(-scale))))
+        at = 0
+        for i in members:
+            size = len(pending[i].unscaled)
+            out[i][pending[i].valid] = made[codes[at: at + size]]
+            at += size
     return out
 
 
-def _arrow_objects(column: pa.ChunkedArray | pa.Array, cache: dict[tuple[int, int], Decimal]) -> np.ndarray:
+def _objects(values: pd.Series) -> np.ndarray | PendingDecimals:
+    """A column as an object array with None (not NaN/NA) where a value is missing, or, for
+    an Arrow decimal column, as :class:`PendingDecimals` to be made into ``Decimal`` with
+    the others (:func:`resolve_decimals`)."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        return _arrow_objects(values.array.__arrow_array__())
+    array = values.to_numpy(dtype=object, na_value=None) if values.dtype != object else values.to_numpy()
+    if values.dtype == object and values.hasnans:
+        array = np.where(pd.isna(values).to_numpy(), None, array)
+    return array
+
+
+def _arrow_objects(column: pa.ChunkedArray | pa.Array) -> np.ndarray | PendingDecimals:
     """An Arrow column as the object array :func:`_objects` makes of its pandas conversion:
-    ``Decimal`` for DECIMAL, ``float`` for DOUBLE (None for NULL and NaN), ``int`` for an
-    integer column without NULLs (``float`` and None with them, as pandas does), without the
-    per-value pandas round trip."""
+    ``Decimal`` for DECIMAL (pending, see :class:`PendingDecimals`), ``float`` for DOUBLE
+    (None for NULL and NaN), ``int`` for an integer column without NULLs (``float`` and None
+    with them, as pandas does), without the per-value pandas round trip."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     kind = array.type
     if pa.types.is_decimal128(kind):
-        made = _decimals(array, cache)
+        made = _pending(array)
         if made is not None:
             return made
     elif pa.types.is_floating(kind) or (pa.types.is_integer(kind) and array.null_count):
@@ -167,7 +190,6 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
                 ctx.execute(f"DELETE FROM {table} WHERE hash(key) % {int(partition[1])} <> {int(partition[0])}")
         windows = ctx.frame(f"SELECT period, period_start, period_end FROM {ctx.windows} ORDER BY ord")
         parts = []
-        cache: dict[tuple[int, int], Decimal] = {}
         for metric in metrics:
             frame = metric.compute(ctx)
             missing = {"period", "key", *RESULT_COLUMNS} - set(frame.columns)
@@ -177,12 +199,15 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
             part: dict[str, Any] = {"metric": pa.array([metric.name], pa.large_string()).take(np.zeros(n, np.int64)),
                                     "period": _strings(frame["period"]), "key": _strings(frame["key"])}
             for col in RESULT_COLUMNS:
-                part[col] = _objects(frame[col], cache)
+                part[col] = _objects(frame[col])
             part["unit"] = pa.array([metric.unit], pa.large_string()).take(np.zeros(n, np.int64))
             parts.append(part)
             del frame
     if not parts:
         return pd.DataFrame(columns=columns)
+    pending = [(p, col) for p in parts for col in RESULT_COLUMNS if isinstance(p[col], PendingDecimals)]
+    for (p, col), made in zip(pending, resolve_decimals([p[col] for p, col in pending])):
+        p[col] = made
     out = pd.DataFrame({
         col: (np.concatenate([p[col] for p in parts]) if col in RESULT_COLUMNS
               else pd.array(pa.chunked_array([p[col] for p in parts], pa.large_string()), dtype="str"))
