@@ -12,6 +12,9 @@ and everything vanishes when the query ends) and offers lazily built, shared rel
                     counts for in each window (``active``: employed during the window)
 ``ctx.grid``        ``period, key, gi``: every (window, group) the answer has a row for
                     (``gi``: its place in the answer, by window then key)
+``ctx.window_days()``  ``day, period, ord, snapshot``: every day of every window, to join
+                    dated rows to their windows by an exact match (``window_days(first,
+                    last)``: from another first or last day, e.g. ``"snapshot"``)
 ``ctx.deals()``     opportunities in base currency: ``cents`` (integer minor units)
 ``ctx.credits()``   closed-won deals credited to payees (revenue splits, else the owner)
 ``ctx.payee_bookings()``  ``period, payee_id, direct_cents, rollup_cents``
@@ -50,6 +53,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import pandas as pd
+import pyarrow as pa
 
 from spm_kernel.errors import SPMError
 from spm_kernel.periods import (
@@ -239,6 +243,7 @@ class MetricContext:
     options: MetricOptions
     prefix: str = ""
     _built: dict[str, str] = field(default_factory=dict)
+    _labels: pa.Table | None = None
 
     # ---- construction ----
     @classmethod
@@ -443,6 +448,23 @@ class MetricContext:
             CREATE TEMP TABLE {self.members} AS
             SELECT w.period, p.payee_id, {key} AS key, {active} AS active FROM {w} w CROSS JOIN {p} p""")
 
+    def window_days(self, first: str = "period_start", last: str = "period_end") -> str:
+        """Temp table ``day, period, ord, snapshot``: one row for every day of every window
+        from its ``first`` to its ``last`` day (SQL over the windows' columns, e.g.
+        ``"snapshot"`` or ``"snapshot - 1"``; both inclusive; none when ``last`` is earlier).
+
+        Joining dated rows to it on ``day`` (an exact match against a table of a few thousand
+        rows) gives what a range join on ``BETWEEN first AND last`` gives, far cheaper; a day
+        in several windows (YTD or overlapping periods) meets each of them."""
+        def build(table: str) -> None:
+            self.execute(f"""
+                CREATE TEMP TABLE {table} AS
+                SELECT CAST(unnest(generate_series(CAST(({first}) AS TIMESTAMP), CAST(({last}) AS TIMESTAMP),
+                                                   INTERVAL 1 DAY)) AS DATE) AS day, period, ord, snapshot
+                FROM {self.windows} WHERE ({first}) <= ({last})""")
+        label = "".join(ch if ch.isalnum() else "_" for ch in f"{first}_{last}")
+        return self._once(f"days_{label}", build)
+
     def closure(self) -> str:
         """Every (payee, manager above them, level) with the dates the chain holds
         (``valid_from`` inclusive, ``valid_to`` exclusive)."""
@@ -643,16 +665,16 @@ class MetricContext:
         each payee in each window, and those rolled up to them as a manager (through the
         hierarchy effective on the close date)."""
         def build(table: str) -> None:
-            c, w, closure = self.credits(), self.windows, self.closure()
+            c, w, closure = self.credits(), self.window_days(), self.closure()
             self.execute(f"""
                 CREATE TEMP TABLE {table} AS
                 WITH direct AS (
                     SELECT w.period, c.payee_id, sum(c.cents) AS cents FROM {c} c
-                    JOIN {w} w ON c.close_date BETWEEN w.period_start AND w.period_end GROUP BY ALL),
+                    JOIN {w} w ON w.day = c.close_date GROUP BY ALL),
                 rolled AS (
                     SELECT w.period, h.ancestor_id AS payee_id, sum(c.cents) AS cents FROM {c} c
                     JOIN {closure} h ON h.payee_id = c.payee_id AND h.valid_from <= c.close_date AND c.close_date < h.valid_to
-                    JOIN {w} w ON c.close_date BETWEEN w.period_start AND w.period_end GROUP BY ALL)
+                    JOIN {w} w ON w.day = c.close_date GROUP BY ALL)
                 SELECT coalesce(d.period, r.period) AS period, coalesce(d.payee_id, r.payee_id) AS payee_id,
                        coalesce(d.cents, 0) AS direct_cents, coalesce(r.cents, 0) AS rollup_cents
                 FROM direct d FULL JOIN rolled r ON r.period = d.period AND r.payee_id = d.payee_id""")
@@ -788,10 +810,21 @@ class MetricContext:
         into the same values (``Decimal``, ``float``, ``int``) far faster, so a metric that
         hands the frame straight back should ask for it; one that works on the frame in
         pandas keeps the default (``Decimal`` objects)."""
-        query = f"""
-            SELECT g.period, g.key, {columns}
-            FROM {self.grid} g LEFT JOIN ({sql}) r ON r.period = g.period AND r.key = g.key
-            ORDER BY g.gi"""
-        if arrow:
-            return self.con.sql(query).to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
-        return self.frame(query)
+        joined = f"FROM {self.grid} g LEFT JOIN ({sql}) r ON r.period = g.period AND r.key = g.key ORDER BY g.gi"
+        if arrow:  # the grid's own labels (read once per query) beside the metric's columns
+            values = self.con.sql(f"SELECT {columns} {joined}").to_arrow_table()
+            labels = self.grid_labels()
+            if values.num_rows == labels.num_rows and not {"period", "key"} & set(values.column_names):
+                for i in range(values.num_columns):
+                    labels = labels.append_column(values.schema.field(i), values.column(i))
+                return labels.to_pandas(types_mapper=pd.ArrowDtype)
+            # SQL with several rows for one (period, key): its own labels, as it asked
+            return self.con.sql(f"SELECT g.period, g.key, {columns} {joined}").to_arrow_table().to_pandas(
+                types_mapper=pd.ArrowDtype)
+        return self.frame(f"SELECT g.period, g.key, {columns} {joined}")
+
+    def grid_labels(self) -> pa.Table:
+        """``period, key`` of the grid in answer order (``gi``), read once per query."""
+        if self._labels is None:
+            self._labels = self.con.sql(f"SELECT period, key FROM {self.grid} ORDER BY gi").to_arrow_table()
+        return self._labels

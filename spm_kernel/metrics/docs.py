@@ -116,12 +116,21 @@ keeps it fast, and what a metric of your own can reuse:
   builds each distinct `Decimal` once (from its unscaled integer) and never round-trips the
   values through pandas objects. Ask for it when `compute` returns the frame as it is; the
   default (Decimal objects) suits a metric that works on the frame in pandas;
-- the grid carries its answer order (`gi`), so no metric sorts strings;
+- the grid carries its answer order (`gi`), so no metric sorts strings, and its labels
+  (`period`, `key`) are read once per query, not once per metric;
+- dated rows meet their windows by an exact match on the day (`ctx.window_days()`, a table of
+  a few thousand days), not by a range join (`BETWEEN period_start AND period_end`);
+- the query runs with `preserve_insertion_order = false` (every answer is sorted by `gi`), so
+  DuckDB builds the temp tables in parallel;
 - a scoped query narrows the company-wide figures it needs to the payees concerned
   (`ctx.credits_of(name, payees_sql, start, end)`: the credits of those payees' deals only,
   e.g. the ramp benchmark's same-segment peers);
 - wide intermediate results are grouped on integer keys (subscriptions by account row and
-  owner number) and reduced before they meet the string group keys.
+  owner number) and reduced before they meet the string group keys; retention is a few
+  whole-array operations per window over the subscriptions (which are active on the first
+  and the last day, which customers therefore are), never a (window, subscription) table;
+- every `Decimal` of the answer is made once per distinct value, from one factorised set of
+  all the money columns.
 """
 
 

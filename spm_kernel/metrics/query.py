@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spm_kernel.crediting import unordered
 from spm_kernel.extensions import Metric
 from spm_kernel.metrics.context import GRAINS, MetricContext, MetricError, MetricOptions, Window
 from spm_kernel.periods import Period, PeriodKind
@@ -184,7 +185,7 @@ def compute_metrics(ws: Workspace, names: str | Sequence[str] | None = None, by:
     key_col = GRAINS[by]
     columns = metric_columns(by)
     with MetricContext.open(ws, by, period, freq=freq, window=window, scope=scope, as_of=as_of,
-                            options=options) as ctx:
+                            options=options) as ctx, unordered(ctx.con):  # every answer is sorted by gi
         if partition is not None:  # keep this partition's groups only
             for table in (ctx.members, ctx.grid):
                 ctx.execute(f"DELETE FROM {table} WHERE hash(key) % {int(partition[1])} <> {int(partition[0])}")

@@ -37,19 +37,35 @@ class CustomerAcquisitionCost(Metric):
         join, key = ctx.owner_join("f")
         # the accounts won in the windows (by the query's deals), then their first won deal ever
         # (the earliest by close date, then id: arg_min per account rather than a sorted window)
+        max_end, min_start = ctx.max_end.isoformat(), ctx.min_start.isoformat()
+        won = ("o.is_won AND o.is_closed AND o.account_id IS NOT NULL AND o.close_date IS NOT NULL "
+               f"AND o.close_date <= DATE '{max_end}'")
+        if ctx.scope is None:
+            # every won deal: the query's deals (all of them, converted already) and the few
+            # that table leaves out (closed before its look-back, or created after the windows)
+            candidates = f"""
+                SELECT o.account_id, o.owner_id, o.product, o.close_date, o.opportunity_id FROM {ctx.deals()} o
+                WHERE {won}
+                UNION ALL
+                SELECT o.account_id, o.owner_id, coalesce(o.product, '{NONE_KEY}'), o.close_date, o.opportunity_id
+                FROM opportunities o
+                WHERE {won} AND (o.close_date < DATE '{ctx.lookback_start().isoformat()}'
+                                 OR o.created_date > DATE '{max_end}')"""
+        else:  # the query's deals are its payees' only: an account's first deal may be anyone's
+            candidates = f"""
+                SELECT o.account_id, o.owner_id, coalesce(o.product, '{NONE_KEY}') AS product, o.close_date,
+                       o.opportunity_id
+                FROM opportunities o
+                WHERE {won} AND o.account_id IN (SELECT account_id FROM {ctx.deals()} WHERE is_won AND is_closed
+                                                 AND close_date BETWEEN DATE '{min_start}' AND DATE '{max_end}')"""
         firsts = f"""
             SELECT account_id, f.owner_id AS owner_id, f.product AS product, f.close_date AS close_date FROM (
                 SELECT o.account_id,
-                       arg_min(struct_pack(owner_id := o.owner_id, product := coalesce(o.product, '{NONE_KEY}'),
-                                           close_date := o.close_date),
+                       arg_min(struct_pack(owner_id := o.owner_id, product := o.product, close_date := o.close_date),
                                struct_pack(close_date := o.close_date, id := o.opportunity_id)) AS f
-                FROM opportunities o
-                WHERE o.is_won AND o.is_closed AND o.account_id IS NOT NULL AND o.close_date IS NOT NULL
-                  AND o.close_date <= DATE '{ctx.max_end.isoformat()}'
-                  AND o.account_id IN (SELECT account_id FROM {ctx.deals()} WHERE is_won AND is_closed
-                                       AND close_date BETWEEN DATE '{ctx.min_start.isoformat()}'
-                                                          AND DATE '{ctx.max_end.isoformat()}')
-                GROUP BY o.account_id)"""
+                FROM ({candidates}) o
+                GROUP BY o.account_id)
+            WHERE f.close_date >= DATE '{min_start}'"""
         spend = ctx.t("spend")
         ctx.materialize_in_base(spend, "SELECT month AS fx_date, currency AS cur, "
                                 "CAST(amount * 100 AS HUGEINT) AS cents FROM spend", "spend")
@@ -77,7 +93,7 @@ class CustomerAcquisitionCost(Metric):
                    coalesce(a.spend_cents, 0) AS spend_cents, coalesce(n.customers, 0) AS customers
             FROM ({alloc}) a FULL JOIN (
                 SELECT w.period, {key} AS key, count(*) AS customers FROM ({firsts}) f
-                JOIN {w} w ON f.close_date BETWEEN w.period_start AND w.period_end {join} GROUP BY ALL) n
+                JOIN {ctx.window_days()} w ON w.day = f.close_date {join} GROUP BY ALL) n
               ON n.period = a.period AND n.key = a.key"""
         return ctx.on_grid(sql, f"""{money_sql(round_div_sql('r.spend_cents', 'r.customers'))} AS value,
             {money_sql('coalesce(r.spend_cents, 0)')} AS numerator, CAST(coalesce(r.customers, 0) AS BIGINT) AS denominator""", arrow=True)

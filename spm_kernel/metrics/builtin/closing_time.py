@@ -16,7 +16,7 @@ def _won_cycles_sql(ctx: MetricContext) -> str:
     return f"""
         SELECT w.period, {key} AS key, sum(d.cycle_days) AS total_days, count(*) AS won,
                median(d.cycle_days) AS median_days
-        FROM {d} d JOIN {ctx.windows} w ON d.close_date BETWEEN w.period_start AND w.period_end {join}
+        FROM {d} d JOIN {ctx.window_days()} w ON w.day = d.close_date {join}
         WHERE d.is_won AND d.is_closed GROUP BY ALL"""
 
 

@@ -25,8 +25,8 @@ def _open_pipeline_sql(ctx: MetricContext) -> str:
     join, key = ctx.owner_join("d")
     return f"""
         SELECT w.period, {key} AS key, sum(d.base_cents) AS pipe_cents, count(*) AS n_open
-        FROM {d} d JOIN {ctx.windows} w ON d.created_date <= w.snapshot
-             AND d.close_date BETWEEN w.snapshot AND w.period_end {join}
+        FROM {d} d JOIN {ctx.window_days('snapshot')} w ON w.day = d.close_date
+             AND d.created_date <= w.snapshot {join}
         GROUP BY ALL"""
 
 
@@ -38,13 +38,13 @@ def open_pipeline(ctx: MetricContext) -> str:
 def _remaining_quota_sql(ctx: MetricContext) -> str:
     """SQL: ``period, key, quota_cents, booked_cents``: the quota of each window and the
     bookings credited between its first day and its snapshot (reps only above the payee grain)."""
-    c, q, w = ctx.credits(), ctx.payee_quotas(), ctx.windows
+    c, q, w = ctx.credits(), ctx.payee_quotas(), ctx.window_days("period_start", "snapshot - 1")
     per_payee = f"""
         SELECT coalesce(q.period, b.period) AS period, coalesce(q.payee_id, b.payee_id) AS payee_id,
                coalesce(q.quota_cents, 0) AS quota_cents, coalesce(b.cents, 0) AS booked_cents
         FROM {q} q FULL JOIN (
             SELECT w.period, c.payee_id, sum(c.cents) AS cents FROM {c} c JOIN {w} w
-              ON c.close_date >= w.period_start AND c.close_date < w.snapshot GROUP BY ALL) b
+              ON w.day = c.close_date GROUP BY ALL) b
           ON b.period = q.period AND b.payee_id = q.payee_id"""
     if ctx.grain == "payee":
         return f"SELECT period, payee_id AS key, quota_cents, booked_cents FROM ({per_payee})"

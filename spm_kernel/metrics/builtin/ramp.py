@@ -60,11 +60,12 @@ def ramp_dates(ctx: MetricContext) -> str:
                 SELECT r.payee_id, r.seg, r.hire_date, m.month_start, m.month_end
                 FROM reps r JOIN months m ON r.hire_date <= m.month_end
                  AND (r.termination_date IS NULL OR r.termination_date >= m.month_start)),
+            credited AS (  -- each payee's credits by calendar month, then an exact-match join
+                SELECT payee_id, CAST(date_trunc('month', close_date) AS DATE) AS month_start, sum(cents) AS cents
+                FROM {credits} GROUP BY ALL),
             monthly AS (
-                SELECT g.payee_id, g.seg, g.hire_date, g.month_start, g.month_end, coalesce(sum(c.cents), 0) AS cents
-                FROM grid g LEFT JOIN {credits} c ON c.payee_id = g.payee_id
-                 AND c.close_date BETWEEN g.month_start AND g.month_end
-                GROUP BY ALL),
+                SELECT g.payee_id, g.seg, g.hire_date, g.month_start, g.month_end, coalesce(c.cents, 0) AS cents
+                FROM grid g LEFT JOIN credited c ON c.payee_id = g.payee_id AND c.month_start = g.month_start),
             t3 AS (
                 SELECT *, sum(cents) OVER (PARTITION BY payee_id ORDER BY month_start
                                            RANGE BETWEEN INTERVAL 2 MONTH PRECEDING AND CURRENT ROW) AS t3m,

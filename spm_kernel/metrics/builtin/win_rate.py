@@ -17,7 +17,7 @@ def _closed_deals_sql(ctx: MetricContext) -> str:
         SELECT w.period, {key} AS key, count(*) FILTER (WHERE d.is_won) AS won, count(*) AS closed,
                coalesce(sum(d.base_cents) FILTER (WHERE d.is_won), 0) AS won_cents,
                sum(d.base_cents) AS closed_cents
-        FROM {d} d JOIN {ctx.windows} w ON d.close_date BETWEEN w.period_start AND w.period_end {join}
+        FROM {d} d JOIN {ctx.window_days()} w ON w.day = d.close_date {join}
         WHERE d.is_closed GROUP BY ALL"""
 
 
