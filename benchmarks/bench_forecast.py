@@ -297,7 +297,11 @@ def timing_fit(folder: Path) -> dict[str, float]:
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS
-    df = h.rename(columns={"series_id": "unique_id", "period": "ds", "value": "y"})[["unique_id", "ds", "y"]]
+    print(f"\ntiming: Model A fit {seconds:.1f} s wall, {cpu:.0f} CPU s", flush=True)
+    # AutoETS refuses series too short for a seasonal model: the baseline fits the payees
+    # with at least 2 years of months (the ratio is per fit, on those series)
+    counts = h.groupby("series_id")["period"].transform("count")
+    df = h[counts >= 24].rename(columns={"series_id": "unique_id", "period": "ds", "value": "y"})[["unique_id", "ds", "y"]]
     t1 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -305,6 +309,7 @@ def timing_fit(folder: Path) -> dict[str, float]:
     ets_seconds = time.perf_counter() - t1
     sampler = model.config.sampler
     return {"seconds": seconds, "cpu_seconds": cpu, "autoets_seconds": ets_seconds,
+            "autoets_series": int(df["unique_id"].nunique()),
             "payees": int(h["series_id"].nunique()), "months": int(h["period"].nunique()),
             "draws": sampler.draws, "tune": sampler.tune, "chains": sampler.chains,
             "max_rhat": float(model.diagnostics.max_rhat), "min_ess_bulk": float(model.diagnostics.min_ess_bulk),
@@ -368,8 +373,8 @@ def main() -> None:
         t = timing_fit(demo_workspace(args.workspace))
         print(f"\ntiming: Model A (default config) on {t['payees']} payees x {t['months']} months, "
               f"{t['chains']} chains x {t['tune']}+{t['draws']} draws: {t['seconds']:.1f} s wall, "
-              f"{t['cpu_seconds']:.0f} CPU s (target < 60 s); AutoETS on the same series "
-              f"{t['autoets_seconds']:.1f} s (ratio {t['seconds'] / t['autoets_seconds']:.2f}); "
+              f"{t['cpu_seconds']:.0f} CPU s (target < 60 s); AutoETS on the {t['autoets_series']} of them with "
+              f"24+ months {t['autoets_seconds']:.1f} s (ratio {t['seconds'] / t['autoets_seconds']:.2f}); "
               f"max R-hat {t['max_rhat']:.3f}, min ESS {t['min_ess_bulk']:.0f}, divergences {t['divergences']}")
         figures["timing_200x36"] = t
 
