@@ -85,6 +85,7 @@ STYLE = """
 .spm-kpi .spm-trend-flat { color: #6b7280; }
 .spm-kpi .spm-kpi-benchmark { font-size: 12px; color: #4b5563; margin-top: 2px; }
 .spm-section-title { font-size: 15px; font-weight: 650; color: #0f2a4a; margin: 18px 0 8px; }
+.spm-chart { flex: 1 1 auto; width: 100%; min-width: 0; }  /* plotly sizes a chart to its box */
 .spm-card { background: #fff; border: 1px solid #e5e7eb; border-radius: 10px; padding: 8px 10px;
   box-shadow: 0 1px 2px rgba(16,24,40,.04); }
 .spm-row { gap: 14px; }
