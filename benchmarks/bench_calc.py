@@ -222,6 +222,7 @@ def bench_compare(workdir: Path) -> dict[str, Any]:
         plans = {"fy2026-ae-plan.yaml": (ROOT / "spm_kernel" / "demo" / "plans" / "fy2026-ae-plan.yaml").read_text("utf-8")}
     plans["ae-plan-proposed.yaml"] = proposed
     fresh_copy(source, folder, plans)
+    open_workspace(folder).close()  # brings a demo built by an older version to the current schema
     with open_workspace(folder, read_only=True) as ws:
         ws.con.execute("SET enable_progress_bar = false")
         t = time.perf_counter()
