@@ -105,8 +105,11 @@ pass (DuckDB SQL over the context's temp tables, or pandas): never a loop over p
 `benchmarks/bench_metrics.py` times every built-in metric for every payee over 36 monthly
 windows on the demo company and on the scaled demo (scale 50: about 10,000 payees, 1.3
 million opportunities, 0.8 million subscriptions), and one team's KPIs after loading 1,000
-new opportunities, each beside a naive per-payee pandas loop measured in the same run. What
-keeps it fast, and what a metric of your own can reuse:
+new opportunities, each beside a naive per-payee pandas loop measured in the same run.
+Measured on 2 cores with the machine otherwise idle (2026-11-27): all 14 built-ins for all
+10,212 payees x 36 months (3.5 million rows) in 10.7 s wall, 14.3 s CPU, peak memory 1.6 GB
+(targets 15 s, 4 GB); the demo company in 0.71 s (target 1 s); one team's KPIs after 1,000
+new deals in 1.26 s (target 2 s). What keeps it fast, and what a metric of your own can reuse:
 
 - shared relations (`ctx.deals()`, `ctx.credits()`, `ctx.payee_bookings()`,
   `ctx.payee_quotas()`, `ctx.payee_payouts()`, `ctx.rep_attainment()`, and anything made
