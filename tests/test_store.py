@@ -17,6 +17,8 @@ from spm_kernel.store.database import SchemaTooNewError
 from spm_kernel.store.schema import MONEY
 from spm_kernel.workspace import DATABASE_FILE
 
+TABLES_BY_NAME = {spec.name: spec for spec in TABLES}
+
 LATEST = migrations()[-1].version
 
 
@@ -83,6 +85,29 @@ def test_a_workspace_from_the_first_schema_is_migrated_and_keeps_its_data(tmp_pa
                                           "currency": ["USD"]}))
         assert ws.table("accounts")["potential"][0] == Decimal("2500000.00")
         assert ws.count("import_log") == 1
+
+
+@pytest.mark.parametrize("extra_columns", [False, True], ids=["released-0004", "early-0004-with-transaction-columns"])
+def test_migration_0011_keeps_every_credit_and_drops_only_the_index(tmp_path: Path, extra_columns: bool) -> None:
+    """Credits written before 0011 survive it value for value, including from a workspace whose
+    credits table still carried the transaction attributes (0004 as first written)."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    migrate(con, target=10)
+    if extra_columns:
+        for column in ("original_transaction_id", "opportunity_id", "product"):
+            con.execute(f"ALTER TABLE credits ADD COLUMN {column} VARCHAR")
+    con.execute("INSERT INTO credits (credit_no, run_id, credit_id, transaction_id, payee_id, credit_type, rule, "
+                "rollup_level, source_payee_id, share, amount, currency, source_amount, source_currency, fx_rate, "
+                "fx_quote, credit_date, kind) VALUES (7, 'r1', 'T1/P1/direct', 'T1', 'P1', 'direct', 'owner', 0, NULL, "
+                "100, 1234.56, 'EUR', 1000.01, 'USD', 1.23456789, 'USD->EUR', DATE '2026-03-31', 'booking')")
+    before = con.execute("SELECT credit_no, credit_id, amount, source_amount, fx_rate, credit_date FROM credits").fetchall()
+    assert migrate(con) == [v.version for v in migrations() if v.version > 10]
+    assert con.execute("SELECT credit_no, credit_id, amount, source_amount, fx_rate, credit_date FROM credits").fetchall() == before
+    assert before[0][2] == Decimal("1234.56")
+    assert not con.execute("SELECT * FROM duckdb_constraints() WHERE table_name = 'credits' "
+                           "AND constraint_type = 'PRIMARY KEY'").fetchall()
+    assert [r[0] for r in con.execute("DESCRIBE credits").fetchall()] == [c.name for c in TABLES_BY_NAME["credits"].columns]
+    con.close()
 
 
 def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

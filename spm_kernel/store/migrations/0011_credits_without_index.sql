@@ -24,6 +24,9 @@ CREATE TABLE credits_0011 (
     credit_date DATE NOT NULL,
     kind VARCHAR NOT NULL
 );
-INSERT INTO credits_0011 SELECT * FROM credits ORDER BY credit_no;
+-- the columns are named: a workspace made while the engine was being built may carry more
+INSERT INTO credits_0011
+SELECT credit_no, run_id, credit_id, transaction_id, payee_id, credit_type, rule, rollup_level, source_payee_id, share, amount, currency, source_amount, source_currency, fx_rate, fx_quote, credit_date, kind
+FROM credits ORDER BY credit_no;
 DROP TABLE credits;
 ALTER TABLE credits_0011 RENAME TO credits;
