@@ -45,7 +45,7 @@ class Workspace:
     def table(self, name: str) -> pd.DataFrame:
         """A canonical table as a DataFrame (money as ``Decimal``)."""
         spec = get_table(name)
-        order = ", ".join(q(k) for k in spec.key)
+        order = ", ".join(q(k) for k in spec.sort_key)
         return arrow_frame(self.con.sql(f"SELECT * FROM {q(spec.name)} ORDER BY {order}"))
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:

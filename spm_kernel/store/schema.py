@@ -60,6 +60,12 @@ class TableSpec:
         return tuple(c.name for c in self.columns if c.key)
 
     @property
+    def sort_key(self) -> tuple[str, ...]:
+        """The columns rows are listed in: the key, or the first column of a table without one
+        (the credits ledger, ordered by its sequence number ``credit_no``)."""
+        return self.key or (self.columns[0].name,)
+
+    @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
