@@ -40,7 +40,7 @@ def table_digest(con: duckdb.DuckDBPyConnection, name: str, where: str = "") -> 
     """(row count, md5 of every column but loaded_at, in key order)."""
     spec = get_table(name)
     cols = ", ".join(f'"{c}"' for c in spec.column_names if c != "loaded_at")
-    key = ", ".join(f'"{k}"' for k in spec.key)
+    key = ", ".join(f'"{k}"' for k in spec.sort_key)
     return con.execute(
         f"SELECT count(*), md5(coalesce(string_agg(CAST(struct_pack({cols}) AS VARCHAR), chr(10) "
         f"ORDER BY {key}), '')) FROM \"{name}\" {where}").fetchall()[0]
