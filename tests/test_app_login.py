@@ -14,9 +14,6 @@ M1 55.16, M2 -100.60; February R1 536.00, R2 14.60, M1 104.00, M2 6.00.
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SPM_SCRIPT, AppServer, _stop_group, free_port
+from tests.conftest import AppServer, _stop_group, launch_app
 from tests.test_trust_scope import PASSWORD, build_trust_company
 
 pytestmark = pytest.mark.browser
@@ -73,35 +70,6 @@ def _notebook(source: str, per_user: bool = True) -> dict[str, Any]:
     }
 
 
-def _start(workspace: Path, apps: Path, logs: Path, timeout: float = 120.0) -> AppServer:
-    """``spm app`` in its own process group, as the ``spm_app`` fixture starts it (one per module)."""
-    port = free_port()
-    log = logs / f"spm-app-{port}.log"
-    with log.open("wb") as err:
-        process = subprocess.Popen([str(SPM_SCRIPT), "app", "--workspace", str(workspace), "--port", str(port),
-                                    "--no-browser", "--apps", str(apps)],
-                                   stdout=subprocess.PIPE, stderr=err, start_new_session=True)
-    server = AppServer(f"http://127.0.0.1:{port}/", port, process, log)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            lines.put(raw.decode(errors="replace").rstrip("\n"))
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if lines.get(timeout=0.5) == f"SPM workbench: {server.url}":
-                return server
-        except queue.Empty:
-            if process.poll() is not None:
-                break
-    _stop_group(process)
-    raise AssertionError(f"`spm app` did not start:\n{server.log_tail()}")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer, Path]]:
     root = tmp_path_factory.mktemp("app-login")
@@ -111,7 +79,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer
     (apps / "statement.ipynb").write_text(json.dumps(_notebook(APP_SOURCE)), "utf-8")
     for attempt in range(3):  # another test run may take the free port first
         try:
-            server = _start(folder, apps, root)
+            server = launch_app(folder, root, apps=apps, timeout=120.0)
             break
         except AssertionError as exc:
             if "in use" not in str(exc) or attempt == 2:
