@@ -170,3 +170,16 @@ def demo_apps(spm_demo_template: Path, tmp_path_factory: pytest.TempPathFactory,
         yield DemoApps(server, workspace, apps)
     finally:
         _stop_group(server.process)
+
+
+@pytest.fixture
+def server(demo_apps: DemoApps) -> AppServer:
+    """The shared ``spm app`` of the demo company's browser tests (a module whose server runs
+    another company or sign-in defines its own ``server``)."""
+    return demo_apps.server
+
+
+@pytest.fixture
+def company(demo_apps: DemoApps) -> Path:
+    """The demo workspace ``server`` serves (modules with a company of their own override it)."""
+    return demo_apps.workspace

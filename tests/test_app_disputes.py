@@ -14,19 +14,9 @@ import pytest
 
 import spm_kernel
 from tests.apps_support import ANALYST, OPEN, PAGE_MS, REP, choose
-from tests.conftest import ARTIFACTS, AppServer, DemoApps
+from tests.conftest import ARTIFACTS, AppServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def server(demo_apps: DemoApps) -> AppServer:
-    return demo_apps.server
-
-
-@pytest.fixture
-def company(demo_apps: DemoApps) -> Path:
-    return demo_apps.workspace
 
 
 def _kpi(page: Any, status: str) -> str:

@@ -18,11 +18,6 @@ pytestmark = pytest.mark.browser
 LOAD_MS = 180_000
 
 
-@pytest.fixture
-def server(demo_apps: DemoApps) -> AppServer:
-    return demo_apps.server
-
-
 def test_index_links_every_app(server: AppServer, browser: Any, demo_apps: DemoApps) -> None:
     company = read_config(demo_apps.workspace).name
     page = open_app(browser, server, "index.ipynb", ".spm-index-card", LOAD_MS)

@@ -14,22 +14,12 @@ import spm_kernel
 from spm_kernel.benchmarking import areas_for_improvement
 from spm_widgets.dashboard import AREA_METRICS, TILE_METRICS, attainment_buckets, format_metric
 from tests.apps_support import PAGE_MS, choose, drawn_bars
-from tests.conftest import ARTIFACTS, AppServer, DemoApps
+from tests.conftest import ARTIFACTS, AppServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 APP = "manager_dashboard.ipynb"
 TEAM = "NAE-ENT-001"
-
-
-@pytest.fixture
-def server(demo_apps: DemoApps) -> AppServer:
-    return demo_apps.server
-
-
-@pytest.fixture
-def company(demo_apps: DemoApps) -> Path:
-    return demo_apps.workspace
 
 
 def _expected_tiles(company: Path, period: str, scope: str | None) -> dict[str, str]:

@@ -19,11 +19,6 @@ pytestmark = pytest.mark.browser
 LOAD_MS = 240_000  # a first page load runs the notebook and a what-if; a busy 2-core machine is slow
 
 
-@pytest.fixture
-def server(demo_apps: DemoApps) -> AppServer:
-    return demo_apps.server
-
-
 def _expected(workspace: Path, rate: str, period: str) -> dict[str, tuple[str, str, str]]:
     """Per currency: current, what-if, difference as the page formats them, from ws.compare."""
     with spm_kernel.open(workspace, read_only=True) as ws:

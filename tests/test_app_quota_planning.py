@@ -19,11 +19,6 @@ LOAD_MS = 240_000
 SETTINGS = {"deal_types": ("new", "expansion"), "overassignment": {"team": Decimal("1.00")}}
 
 
-@pytest.fixture
-def server(demo_apps: DemoApps) -> AppServer:
-    return demo_apps.server
-
-
 def _regions(page: Any) -> dict[str, tuple[str, str, str]]:
     return {row.get_attribute("data-node"): tuple(row.locator(f"td.{c}").inner_text()
                                                   for c in ("spm-top-down", "spm-bottom-up", "spm-gap"))

@@ -13,21 +13,11 @@ import pytest
 
 import spm_kernel
 from tests.apps_support import CLOSED, OPEN, PAGE_MS, REP, choose
-from tests.conftest import ARTIFACTS, AppServer, DemoApps
+from tests.conftest import ARTIFACTS, AppServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 APP = "rep_statement.ipynb"
-
-
-@pytest.fixture
-def server(demo_apps: DemoApps) -> AppServer:
-    return demo_apps.server
-
-
-@pytest.fixture
-def company(demo_apps: DemoApps) -> Path:
-    return demo_apps.workspace
 
 
 def _money(value: Any) -> str:
