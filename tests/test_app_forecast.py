@@ -87,6 +87,7 @@ def test_outlook_and_team_probabilities_are_the_samples(server: AppServer, brows
     page.wait_for_function(
         "v => document.querySelector('.spm-fx-expected .spm-kpi-value').innerText === v",
         arg=_money0(model.outlook["expected"]), timeout=60_000)
+    page.wait_for_selector(".spm-card .js-plotly-plot")  # plotly's bundle loads once per page
     assert page.locator(".spm-card .js-plotly-plot").count() >= 1
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "forecast.png"), full_page=True)

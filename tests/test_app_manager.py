@@ -73,6 +73,7 @@ def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, c
     assert period.startswith("20") and "-Q" in period  # the current fiscal quarter
     _wait_for_tiles(page, _expected_tiles(company, period, None), server)
     assert page.locator(".spm-leaderboard .ipydatagrid-widget").count() == 1  # a real data grid
+    page.wait_for_selector(".spm-distribution .js-plotly-plot")  # plotly's bundle loads once per page
     assert page.locator(".spm-distribution .js-plotly-plot").count() == 1
     _check_histogram(page, _buckets(company, period, None))  # drawn from the page's first state
 

@@ -76,6 +76,7 @@ def test_slider_and_period_give_the_kernels_what_if(server: AppServer, browser: 
     assert int(page.inner_text(".spm-pm-winners .spm-kpi-value")) > 0
     assert int(page.inner_text(".spm-pm-losers .spm-kpi-value")) == 0
     assert page.locator(".spm-pm-winners-table tbody tr").count() > 0
+    page.wait_for_selector(".spm-pm-chart .js-plotly-plot")  # plotly's bundle loads once per page
     assert page.locator(".spm-pm-chart .js-plotly-plot").count() == 1  # the payout curve is drawn
 
     # the period filter: the same edit over Q2 only

@@ -4,10 +4,13 @@ the model equals ``ws.statement`` / ``run.explain``; an inquiry is written throu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 import openpyxl
 import pytest
@@ -26,8 +29,39 @@ def company(spm_demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module")
 def view(company: Path) -> StatementView:
     view = StatementView(StatementModel.from_path(company, REP, with_downloads=False))
-    view.schedule_downloads()  # no running event loop here: prepared at once
+    _on_a_loop(view, view.schedule_downloads)
     return view
+
+
+def _on_a_loop(view: StatementView, act: Callable[[], None]) -> None:
+    """Do ``act`` the way the app does, on a running event loop, and wait for the downloads it
+    schedules to be prepared after the page has drawn. A thread of its own gives a loop of its own
+    (when the session's Playwright browser is up, the main thread's loop is Playwright's and never
+    runs our callback)."""
+
+    async def scheduled() -> None:
+        act()
+        assert "Preparing PDF and XLSX" in view.downloads.value and not view.model.downloads
+        for _ in range(1200):  # the renderers take a few seconds on a busy machine
+            if view.model.downloads:
+                return
+            await asyncio.sleep(0.05)
+
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(scheduled())
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+    assert set(view.model.downloads) == {"pdf", "xlsx"}, "the downloads were never prepared"
+    assert ".pdf" in view.downloads.value  # the page shows the links once they are ready
 
 
 def test_the_statement_equals_the_kernel_statement(view: StatementView, company: Path) -> None:
@@ -106,7 +140,10 @@ def test_raising_an_inquiry_writes_a_dispute_as_the_payee(view: StatementView, c
 
 
 def test_the_closed_period_is_final(view: StatementView, company: Path) -> None:
-    view.period.value = CLOSED
+    def choose_closed() -> None:
+        view.period.value = CLOSED
+
+    _on_a_loop(view, choose_closed)
     m = view.model
     with spm_kernel.open(company, read_only=True) as ws:
         st = ws.statement(REP, CLOSED)
