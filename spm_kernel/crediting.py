@@ -56,6 +56,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -199,7 +200,8 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         if cfg.rollup:
             build_hierarchy_closure(con)
         con.register("__spm_rates", _candidate_rates(con, cfg, fiscal_year_start_month, tx))
-        _materialise(con, table, narrow, _converted_sql(_credits_sql(cfg, tx)), row_numbers=True)
+        codes = _register_codes(con)
+        _materialise(con, table, narrow, _converted_sql(_credits_sql(cfg, tx)), row_numbers=True, decode=codes)
         _check_rates(con, narrow, tx, cfg)
         con.execute(f"CREATE TEMP VIEW {table} AS {_full_sql(narrow, tx)}")
         in_window = con.execute(f"SELECT count(*) FROM transactions t WHERE transaction_date BETWEEN ? AND ?{kinds}",
@@ -213,7 +215,8 @@ def compute_credits(con: duckdb.DuckDBPyConnection, start: date, end: date,
         raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {CLOSURE}")
-        con.unregister("__spm_rates")
+        for name in ("__spm_rates", _PAYEE_CODES, _RULE_CODES):
+            con.unregister(name)
     return CreditSummary(table, start, end, int(counts[0]), int(counts[1]), int(counts[2]))
 
 
@@ -224,9 +227,16 @@ _ARROW: dict[tuple[int, str], pa.Table] = {}
 
 
 def _materialise(con: duckdb.DuckDBPyConnection, table: str, name: str, sql: str,
-                 params: list[object] | None = None, row_numbers: bool = False) -> pa.Table:
-    """Run ``sql`` into an Arrow table registered as ``name`` (``n_row`` = 0, 1, ... if asked)."""
+                 params: list[object] | None = None, row_numbers: bool = False,
+                 decode: dict[str, pa.Array] | None = None) -> pa.Table:
+    """Run ``sql`` into an Arrow table registered as ``name`` (``n_row`` = 0, 1, ... if asked).
+    ``decode`` maps a column of int32 codes to its dictionary: the column becomes a
+    dictionary array (DuckDB reads it as VARCHAR; no string is copied per row)."""
     result = con.sql(sql, params=params).to_arrow_table()
+    for column, dictionary in (decode or {}).items():
+        at = result.schema.get_field_index(column)
+        indices = result.column(at).combine_chunks()
+        result = result.set_column(at, column, pa.DictionaryArray.from_arrays(indices, dictionary))
     if row_numbers:
         result = result.append_column("n_row", pa.array(np.arange(result.num_rows, dtype=np.int64)))
     con.register(name, result)
@@ -315,7 +325,46 @@ def _check_splits(con: duckdb.DuckDBPyConnection, tx: str = TX) -> None:
                              f"exactly 100%: {shown}{more}")
 
 
+_PAYEE_CODES = "__spm_payee_codes"
+_RULE_CODES = "__spm_rule_codes"
+# the rules the engine itself credits by, in the order of their codes (a crediting rule's
+# code follows them: ``len(_BUILTIN_RULES)`` + its position by rule_id)
+_BUILTIN_RULES = ("revenue_split", "owner", "overlay_split", "hierarchy")
+
+
+def _type_code(credit_type: str) -> int:
+    return CREDIT_TYPES.index(credit_type)
+
+
+def _register_codes(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Array]:
+    """Register the small code tables the credits SQL joins (payee ids, crediting rules) and
+    return the dictionaries of the narrow credits' coded columns: the credits carry int32
+    codes out of DuckDB and :func:`_materialise` turns them into dictionary arrays, so no
+    payee id, type or rule string is copied (or hashed) per credit."""
+    payees = con.sql(
+        "SELECT payee_id FROM payees UNION SELECT payee_id FROM hierarchy "
+        "UNION SELECT manager_id FROM hierarchy WHERE manager_id IS NOT NULL ORDER BY payee_id"
+    ).to_arrow_table().column(0).combine_chunks()
+    rule_ids = con.sql("SELECT rule_id FROM crediting_rules ORDER BY rule_id").to_arrow_table().column(0).combine_chunks()
+    con.register(_PAYEE_CODES, pa.table({"payee_id": payees, "payee_code": pa.array(np.arange(len(payees), dtype=np.int32))}))
+    con.register(_RULE_CODES, pa.table({
+        "rule_id": rule_ids,
+        "rule_code": pa.array(np.arange(len(_BUILTIN_RULES), len(_BUILTIN_RULES) + len(rule_ids), dtype=np.int32)),
+    }))
+    rules = pa.concat_arrays([pa.array(_BUILTIN_RULES, pa.string()),
+                              pc.binary_join_element_wise(pa.scalar("rule:"), rule_ids.cast(pa.string()), "")])
+    return {"payee_id": payees.cast(pa.string()), "credit_type": pa.array(CREDIT_TYPES, pa.string()),
+            "rule": rules, "source_payee_id": payees.cast(pa.string())}
+
+
 def _check_rules(con: duckdb.DuckDBPyConnection) -> None:
+    types = ", ".join(f"'{t}'" for t in CREDIT_TYPES)
+    unknown = con.execute(
+        f"SELECT rule_id, credit_type FROM crediting_rules WHERE credit_type NOT IN ({types}) ORDER BY rule_id"
+    ).fetchall()
+    if unknown:
+        raise CreditingError("crediting rule(s) with an unknown credit_type (expected one of "
+                             f"{', '.join(CREDIT_TYPES)}): " + ", ".join(f"{r} ({t!r})" for r, t in unknown))
     bad = con.execute(
         "SELECT rule_id FROM crediting_rules WHERE valid_to IS NOT NULL AND valid_to <= valid_from "
         "ORDER BY rule_id"
@@ -365,13 +414,19 @@ def _credits_sql(cfg: CreditingConfig, tx: str = TX) -> str:
     tx_cols = "tx_idx, credit_date, units, src_unit, source_currency"
     TX = tx  # noqa: N806 - the branches below name the transactions table TX
     abs_c = "CAST(abs(units) AS HUGEINT)"
+    split, direct, overlay = _type_code("split"), _type_code("direct"), _type_code("overlay")
+    rule_type = "CASE r.credit_type " + " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(CREDIT_TYPES)) + " END"
+
+    def rule(name: str) -> int:
+        return _BUILTIN_RULES.index(name)
+
     rounded = _signed("sign(units)", _round_div(f"{abs_c} * micro", _FULL))
     parts = [
         # deals with revenue splits: largest-remainder allocation of the minor units
         f"""
-        SELECT {tx_cols}, payee_id, 'split' AS credit_type, 'revenue_split' AS rule, micro,
+        SELECT {tx_cols}, payee_id, {split} AS type_code, {rule('revenue_split')} AS rule_code, micro,
                {_signed('sign(units)', 'base + CASE WHEN rk <= leftover THEN 1 ELSE 0 END')} AS source_units,
-               0 AS rollup_level, CAST(NULL AS VARCHAR) AS source_payee_id
+               0 AS rollup_level, CAST(NULL AS INTEGER) AS source_code
         FROM (
             SELECT *, abs(units) - sum(base) OVER (PARTITION BY tx_idx) AS leftover,
                    row_number() OVER (PARTITION BY tx_idx ORDER BY rem DESC, payee_id) AS rk
@@ -386,7 +441,7 @@ def _credits_sql(cfg: CreditingConfig, tx: str = TX) -> str:
         """,
         # deals without revenue splits: the owner
         f"""
-        SELECT {tx_cols}, owner_id AS payee_id, 'direct', 'owner', {_FULL}, units, 0, NULL
+        SELECT {tx_cols}, owner_id AS payee_id, {direct}, {rule('owner')}, {_FULL}, units, 0, NULL
         FROM {TX} tx
         WHERE owner_id IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM opportunity_splits s
@@ -394,17 +449,17 @@ def _credits_sql(cfg: CreditingConfig, tx: str = TX) -> str:
         """,
         # overlay splits
         f"""
-        SELECT {tx_cols}, payee_id, 'overlay', 'overlay_split', micro, {rounded}, 0, NULL
+        SELECT {tx_cols}, payee_id, {overlay}, {rule('overlay_split')}, micro, {rounded}, 0, NULL
         FROM (SELECT tx.*, s.payee_id, CAST(s.percent * 1000000 AS BIGINT) AS micro
               FROM {TX} tx JOIN opportunity_splits s
                 ON s.opportunity_id = tx.opportunity_id AND s.split_type = 'overlay')
         """,
         # territory / segment / product rules
         f"""
-        SELECT {tx_cols}, payee_id, rule_credit_type, 'rule:' || rule_id, micro, {rounded}, 0, NULL
-        FROM (SELECT tx.*, r.payee_id, r.rule_id, r.credit_type AS rule_credit_type,
-                     CAST(r.percent * 1000000 AS BIGINT) AS micro
-              FROM {TX} tx JOIN crediting_rules r
+        SELECT {tx_cols}, payee_id, type_code, rule_code, micro, {rounded}, 0, NULL
+        FROM (SELECT tx.*, r.payee_id, r.rule_code, r.type_code, CAST(r.percent * 1000000 AS BIGINT) AS micro
+              FROM {TX} tx JOIN (SELECT r.*, rc.rule_code, {rule_type} AS type_code
+                                 FROM crediting_rules r JOIN {_RULE_CODES} rc ON rc.rule_id = r.rule_id) r
                 ON tx.credit_date >= r.valid_from AND (r.valid_to IS NULL OR tx.credit_date < r.valid_to)
                AND (r.region_id IS NULL OR r.region_id IS NOT DISTINCT FROM tx.region_id)
                AND (r.segment IS NULL OR r.segment IS NOT DISTINCT FROM tx.segment)
@@ -417,24 +472,29 @@ def _credits_sql(cfg: CreditingConfig, tx: str = TX) -> str:
     if not cfg.rollup:
         body = f"SELECT * FROM ({base})"
     else:
-        types = ", ".join(f"'{t}'" for t in cfg.rollup_credit_types)
+        types = ", ".join(str(_type_code(t)) for t in cfg.rollup_credit_types)
         level_cap = f" AND cl.level <= {cfg.max_rollup_levels}" if cfg.max_rollup_levels else ""
         body = f"""
         WITH base AS ({base})
         SELECT * FROM base
         UNION ALL
         SELECT b.tx_idx, b.credit_date, b.units, b.src_unit, b.source_currency,
-               cl.ancestor_id, 'rollup', 'hierarchy', b.micro, b.source_units, cl.level, b.payee_id
-        FROM base b JOIN {CLOSURE} cl
+               cl.ancestor_id, {_type_code('rollup')}, {rule('hierarchy')}, b.micro, b.source_units, cl.level,
+               cl.source_code
+        FROM base b JOIN (SELECT cl.*, pc.payee_code AS source_code
+                          FROM {CLOSURE} cl JOIN {_PAYEE_CODES} pc ON pc.payee_id = cl.payee_id) cl
           ON cl.payee_id = b.payee_id AND b.credit_date >= cl.valid_from AND b.credit_date < cl.valid_to
-        WHERE b.credit_type IN ({types}){level_cap}
+        WHERE b.type_code IN ({types}){level_cap}
         """
     return f"""
-    SELECT c.tx_idx, c.payee_id, c.credit_type, c.rule,
-           CAST(c.rollup_level AS TINYINT) AS rollup_level, c.source_payee_id, CAST(c.micro AS BIGINT) AS micro,
+    SELECT c.tx_idx, p.payee_code AS payee_id, CAST(c.type_code AS INTEGER) AS credit_type,
+           CAST(c.rule_code AS INTEGER) AS rule, CAST(c.rollup_level AS TINYINT) AS rollup_level,
+           CAST(c.source_code AS INTEGER) AS source_payee_id, CAST(c.micro AS BIGINT) AS micro,
            CAST(c.source_units * c.src_unit AS BIGINT) AS source_cents, c.source_currency,
            CAST({_unit_sql('p.currency')} AS SMALLINT) AS unit, p.currency, c.credit_date
-    FROM ({body}) c JOIN payees p ON p.payee_id = c.payee_id
+    FROM ({body}) c JOIN (SELECT p.payee_id, p.currency, pc.payee_code
+                          FROM payees p JOIN {_PAYEE_CODES} pc ON pc.payee_id = p.payee_id) p
+      ON p.payee_id = c.payee_id
     """
 
 

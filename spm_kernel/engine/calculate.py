@@ -247,6 +247,30 @@ def _rank(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return rank
 
 
+def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    """One dictionary array of a narrow credits column (coded by DuckDB, see
+    :func:`spm_kernel.crediting.compute_credits`)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return array if pa.types.is_dictionary(array.type) else array.dictionary_encode()
+
+
+def _credit_ids(transaction_ids: pa.Array | pa.ChunkedArray, payee: pa.DictionaryArray, types: pa.DictionaryArray,
+                details: pa.Array, detail: np.ndarray) -> pa.Array | pa.ChunkedArray:
+    """``transaction_id/payee_id/credit_type[/detail]`` per credit (``detail`` indexes
+    ``details``, -1 for none). The suffix after the transaction id is built once per distinct
+    (payee, type, detail) and joined to each credit's transaction id."""
+    width = len(details) + 1
+    key = (payee.indices.to_numpy(zero_copy_only=False).astype(np.int64) * len(types.dictionary)
+           + types.indices.to_numpy(zero_copy_only=False)) * width + detail + 1
+    codes, distinct = pd.factorize(key, sort=False)
+    detail_of = distinct % width - 1
+    suffixes = pc.binary_join_element_wise(
+        payee.dictionary.take(pa.array(distinct // width // len(types.dictionary))),
+        types.dictionary.take(pa.array(distinct // width % len(types.dictionary))),
+        details.take(pa.array(detail_of, mask=detail_of < 0)), "/", null_handling="skip")
+    return pc.binary_join_element_wise(transaction_ids, suffixes.take(pa.array(codes)), "/")
+
+
 def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """Every credit of the computed credits as one Arrow table with the columns the plan
     types need plus ``n_row`` (numbers the credits) and ``tx_pos`` (the row of its
@@ -259,10 +283,8 @@ def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
     of the id (``type[/detail]``), so no string of ``credit_id`` is ever sorted.
     """
     narrow, tx = credit_tables(con)
-    credit_type = narrow.column("credit_type")
-    detail = pc.if_else(pc.equal(credit_type, "rollup"), narrow.column("source_payee_id"),
-                        pc.if_else(pc.is_in(credit_type, pa.array(["rule", "overlay"])), narrow.column("rule"),
-                                   pa.scalar(None, pa.string())))
+    payee, types, rule, source = (_dictionary(narrow.column(name))
+                                  for name in ("payee_id", "credit_type", "rule", "source_payee_id"))
     keys = tx.column("tx_idx").to_numpy()
     position = np.full(int(keys.max()) + 1 if len(keys) else 1, -1, dtype=np.int64)
     position[keys] = np.arange(len(keys), dtype=np.int64)
@@ -273,20 +295,24 @@ def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
         columns[name] = tx.column(name).take(take)
     for name in CATEGORY_COLUMNS:
         columns[name] = tx.column(name).dictionary_encode().take(take)
-    columns["credit_id"] = pc.binary_join_element_wise(
-        columns["transaction_id"], narrow.column("payee_id"), credit_type, detail, "/", null_handling="skip")
-    for name in ("payee_id", "credit_type", "rule"):
-        columns[name] = narrow.column(name).dictionary_encode()
+    columns["payee_id"], columns["credit_type"], columns["rule"] = payee, types, rule
+    # The detail of the id: the source payee of a roll-up, the rule of a rule or overlay
+    # credit, else none; as codes into the source payees' and then the rules' dictionary.
+    type_code = types.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    type_names = types.dictionary.to_pylist()
+    rollup = np.isin(type_code, [i for i, t in enumerate(type_names) if t == "rollup"])
+    by_rule = np.isin(type_code, [i for i, t in enumerate(type_names) if t in ("rule", "overlay")])
+    details = pa.concat_arrays([source.dictionary, rule.dictionary])
+    detail = np.where(rollup, source.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64),
+                      np.where(by_rule, len(source.dictionary) + rule.indices.to_numpy(zero_copy_only=False), -1))
+    columns["credit_id"] = _credit_ids(columns["transaction_id"], payee, types, details, detail)
     # the rest of the id, "type[/detail]", orders by type (no type name is a prefix of
     # another), then by detail with "no detail" first (a prefix sorts first)
-    types = columns["credit_type"].combine_chunks()
-    type_rank = _rank(types.dictionary)[types.indices.to_numpy(zero_copy_only=False)]
-    details = detail.combine_chunks().dictionary_encode()
-    detail_codes = details.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    detail_rank = np.append(_rank(details.dictionary), -1)[detail_codes] + 1
-    suffix_rank = type_rank * (len(details.dictionary) + 1) + detail_rank
+    distinct, detail_rank = np.unique(np.array(details.to_pylist(), dtype=object), return_inverse=True)
+    width = len(distinct) + 1
+    suffix_rank = _rank(types.dictionary)[type_code] * width + np.append(detail_rank + 1, 0)[detail]
     tx_rank = _rank(pc.binary_join_element_wise(tx.column("transaction_id"), pa.scalar(""), "/"))
-    columns["walk_order"] = pa.array(tx_rank[tx_pos] * (5 * (len(details.dictionary) + 1)) + suffix_rank)
+    columns["walk_order"] = pa.array(tx_rank[tx_pos] * (len(type_names) * width) + suffix_rank)
     cents = narrow.column("cents").combine_chunks()
     columns["amount"] = scaled_decimal(cents, 2)
     columns["amount_minor"] = pc.divide(cents, pc.cast(narrow.column("unit").combine_chunks(), pa.int64()))
@@ -468,8 +494,9 @@ def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Per
         "source_currency": tx.column("source_currency").take(picked.column("tx_pos")),
     }
     payees = con.sql("SELECT payee_id, currency FROM payees").to_arrow_table()
-    extra["currency"] = payees.column("currency").take(
-        pc.index_in(picked.column("payee_id"), value_set=payees.column("payee_id")))
+    payee = _dictionary(picked.column("payee_id"))
+    currency_of = payees.column("currency").take(pc.index_in(payee.dictionary, value_set=payees.column("payee_id")))
+    extra["currency"] = currency_of.take(payee.indices)
     stored = picked  # noqa: F841 - read by name below
     for name, values in extra.items():
         stored = stored.append_column(name, values)
