@@ -513,7 +513,10 @@ def _converted_sql(credits_sql: str) -> str:
                CASE WHEN x.source_currency = x.currency THEN NULL ELSE x.rate_units END AS rate_units,
                CASE WHEN x.source_currency = x.currency THEN NULL ELSE x.fx_quote END AS fx_quote
         FROM (SELECT c.*, r.rate_units, r.quote AS fx_quote, {converted} AS cents
-              FROM ({credits_sql}) c LEFT JOIN __spm_rates r ON r.source_currency = c.source_currency
+              FROM ({credits_sql}) c
+              -- a credit in its own currency needs no rate: a NULL key skips the lookup
+              LEFT JOIN __spm_rates r
+                ON r.source_currency = (CASE WHEN c.source_currency = c.currency THEN NULL ELSE c.source_currency END)
                AND r.currency = c.currency AND r.credit_date = c.credit_date) x"""
 
 

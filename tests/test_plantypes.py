@@ -670,3 +670,17 @@ def test_walk_permutation_equals_a_stable_lexsort(rows: list[tuple[int, int, int
     expected = np.lexsort((order, day, pos))
     got = walk_permutation(pos, day, pd.Series([""] * len(pos)), order)
     assert got.tolist() == expected.tolist()
+
+
+def test_walk_permutation_of_millions_sorts_in_two_halves_like_a_lexsort() -> None:
+    """Above a million credits the packed keys are sorted as two halves on two threads; the
+    order is still exactly ``np.lexsort`` (payees outside the plan first, stably)."""
+    from spm_kernel.plantypes import common
+
+    rng = np.random.default_rng(7)
+    n = common._HALVES_FROM + 200_000
+    pos = rng.integers(-1, 5_000, n)
+    day = rng.integers(0, 365, n)
+    order = rng.permutation(n).astype(np.int64) * 3  # unique per credit, like credit ids
+    got = walk_permutation(pos, day, pd.Series([""] * n), order)
+    assert np.array_equal(got, np.lexsort((order, day, pos)))

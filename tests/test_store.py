@@ -110,6 +110,35 @@ def test_migration_0011_keeps_every_credit_and_drops_only_the_index(tmp_path: Pa
     con.close()
 
 
+def test_migration_0012_generates_credit_ids_and_refuses_an_id_made_another_way(tmp_path: Path) -> None:
+    """After 0012 the ledger no longer stores credit ids: they are read back, equal, from the
+    credit's own columns. A workspace holding an id the engine would not make keeps version 11."""
+    insert = ("INSERT INTO credits (credit_no, run_id, credit_id, transaction_id, payee_id, credit_type, rule, "
+              "rollup_level, source_payee_id, share, amount, currency, source_amount, source_currency, fx_rate, "
+              "fx_quote, credit_date, kind) VALUES (?, 'r1', ?, 'T1', 'P1', ?, ?, ?, ?, 100, 10, 'USD', 10, 'USD', 1, "
+              "NULL, DATE '2026-03-31', 'booking')")
+    rows = [(1, "T1/P1/direct", "direct", "owner", 0, None), (2, "T1/P1/rollup/P7", "rollup", "hierarchy", 1, "P7"),
+            (3, "T1/P1/rule/rule:R9", "rule", "rule:R9", 0, None), (4, "T1/P1/overlay/overlay_split", "overlay",
+                                                                    "overlay_split", 0, None)]
+    con = duckdb.connect(str(tmp_path / "ok.duckdb"))
+    migrate(con, target=11)
+    con.executemany(insert, rows)
+    migrate(con)
+    assert con.execute("SELECT credit_no, credit_id FROM credits ORDER BY credit_no").fetchall() == [r[:2] for r in rows]
+    assert con.execute("SELECT generated FROM (SELECT column_name, generation_expression IS NOT NULL AS generated "
+                       "FROM duckdb_columns() WHERE table_name = 'credits') WHERE column_name = 'credit_id'"
+                       ).fetchall() == [(True,)]
+    con.close()
+    con = duckdb.connect(str(tmp_path / "odd.duckdb"))
+    migrate(con, target=11)
+    con.execute(insert, [1, "T1-P1", "direct", "owner", 0, None])
+    with pytest.raises(duckdb.InvalidInputException, match="0012: 1 stored credit ids .*differ"):
+        migrate(con)
+    assert current_version(con) == 11
+    assert con.execute("SELECT credit_id FROM credits").fetchall() == [("T1-P1",)]
+    con.close()
+
+
 def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from spm_kernel.store import database
 

@@ -254,11 +254,13 @@ def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
     return array if pa.types.is_dictionary(array.type) else array.dictionary_encode()
 
 
-def _credit_ids(transaction_ids: pa.Array | pa.ChunkedArray, payee: pa.DictionaryArray, types: pa.DictionaryArray,
-                details: pa.Array, detail: np.ndarray) -> pa.Array | pa.ChunkedArray:
+def _credit_ids(con: duckdb.DuckDBPyConnection, transaction_ids: pa.Array | pa.ChunkedArray,
+                payee: pa.DictionaryArray, types: pa.DictionaryArray, details: pa.Array,
+                detail: np.ndarray) -> pa.ChunkedArray:
     """``transaction_id/payee_id/credit_type[/detail]`` per credit (``detail`` indexes
     ``details``, -1 for none). The suffix after the transaction id is built once per distinct
-    (payee, type, detail) and joined to each credit's transaction id."""
+    (payee, type, detail); DuckDB joins it to each credit's transaction id, in order, on
+    every core (twice as fast as Arrow's one-threaded join)."""
     width = len(details) + 1
     key = (payee.indices.to_numpy(zero_copy_only=False).astype(np.int64) * len(types.dictionary)
            + types.indices.to_numpy(zero_copy_only=False)) * width + detail + 1
@@ -268,7 +270,17 @@ def _credit_ids(transaction_ids: pa.Array | pa.ChunkedArray, payee: pa.Dictionar
         payee.dictionary.take(pa.array(distinct // width // len(types.dictionary))),
         types.dictionary.take(pa.array(distinct // width % len(types.dictionary))),
         details.take(pa.array(detail_of, mask=detail_of < 0)), "/", null_handling="skip")
-    return pc.binary_join_element_wise(transaction_ids, suffixes.take(pa.array(codes)), "/")
+    parts = pa.table({"transaction_id": transaction_ids,
+                      "suffix": pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), suffixes)})
+    name = "__spm_credit_id_parts"
+    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.register(name, pa.Table.from_batches(parts.to_batches(max_chunksize=1 << 19), schema=parts.schema))
+    try:
+        con.execute("SET preserve_insertion_order = true")  # row i is credit i
+        return con.sql(f"SELECT transaction_id || '/' || suffix FROM {name}").to_arrow_table().column(0)
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+        con.unregister(name)
 
 
 def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -305,7 +317,7 @@ def credit_arrays(con: duckdb.DuckDBPyConnection) -> pa.Table:
     details = pa.concat_arrays([source.dictionary, rule.dictionary])
     detail = np.where(rollup, source.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64),
                       np.where(by_rule, len(source.dictionary) + rule.indices.to_numpy(zero_copy_only=False), -1))
-    columns["credit_id"] = _credit_ids(columns["transaction_id"], payee, types, details, detail)
+    columns["credit_id"] = _credit_ids(con, columns["transaction_id"], payee, types, details, detail)
     # the rest of the id, "type[/detail]", orders by type (no type name is a prefix of
     # another), then by detail with "no detail" first (a prefix sorts first)
     distinct, detail_rank = np.unique(np.array(details.to_pylist(), dtype=object), return_inverse=True)
@@ -472,7 +484,8 @@ def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Per
     credits and transactions must still be registered: the columns only storage needs are
     built for the stored rows alone)."""
     narrow, tx = credit_tables(con)
-    cols = [c.name for c in get_table("credits").columns if c.name not in ("credit_no", "run_id")]
+    # credit_id is generated from the stored columns (migration 0012), never written
+    cols = [c.name for c in get_table("credits").columns if c.name not in ("credit_no", "run_id", "credit_id")]
     base = con.execute("SELECT coalesce(max(credit_no), 0) FROM credits").fetchall()[0][0]
     dates = arrays.column("credit_date")
     keep = None
@@ -481,7 +494,7 @@ def write_credits(con: duckdb.DuckDBPyConnection, run_id: str, periods: list[Per
                          pc.less_equal(dates, pa.scalar(p.end, pa.date32())))
         keep = inside if keep is None else pc.or_(keep, inside)
     rows = pc.indices_nonzero(keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep)
-    picked = arrays.take(rows).select(["credit_id", "transaction_id", "payee_id", "credit_type", "rule", "amount",
+    picked = arrays.take(rows).select(["transaction_id", "payee_id", "credit_type", "rule", "amount",
                                        "credit_date", "kind", "n_row", "tx_pos"])
     small = narrow.take(rows)
     extra = {

@@ -283,7 +283,7 @@ TABLES: tuple[TableSpec, ...] = (
           "append-only and has no index to maintain)"),
         C("run_id", "VARCHAR", required=True),
         C("credit_id", "VARCHAR", required=True, description="stable across runs: transaction/payee/type[/detail]; "
-          "unique within a run"),
+          "unique within a run (generated from those columns when read, not stored)"),
         C("transaction_id", "VARCHAR", required=True),
         C("payee_id", "VARCHAR", required=True),
         C("credit_type", "VARCHAR", required=True,
