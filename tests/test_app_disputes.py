@@ -59,6 +59,7 @@ def test_raise_in_the_statement_resolve_in_the_queue(server: AppServer, browser:
     queue = _open(browser, server, "disputes.ipynb", ".spm-disputes .spm-kpi-open .spm-kpi-value")
     assert queue.inner_text(".spm-kpi-open .spm-kpi-value") == str(counts["open"] + 1)
     assert f"signed in as {ANALYST}" in queue.inner_text(".spm-app-header")
+    queue.wait_for_selector(".spm-queue .ipydatagrid-widget")  # the grid draws after the widget arrives
     assert queue.locator(".spm-queue .ipydatagrid-widget").count() == 1
     choose(queue, ".spm-dispute-picker", f"{dsp} ")
     queue.wait_for_selector(f'.spm-dispute-head[data-dispute="{dsp}"]', timeout=PAGE_MS)

@@ -72,6 +72,7 @@ def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, c
     period = page.locator(".spm-filter-period select").input_value()
     assert period.startswith("20") and "-Q" in period  # the current fiscal quarter
     _wait_for_tiles(page, _expected_tiles(company, period, None), server)
+    page.wait_for_selector(".spm-leaderboard .ipydatagrid-widget")  # the grid draws after the widget arrives
     assert page.locator(".spm-leaderboard .ipydatagrid-widget").count() == 1  # a real data grid
     page.wait_for_selector(".spm-distribution .js-plotly-plot")  # plotly's bundle loads once per page
     assert page.locator(".spm-distribution .js-plotly-plot").count() == 1

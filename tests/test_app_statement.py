@@ -50,6 +50,7 @@ def test_statement_app_shows_explains_and_takes_an_inquiry(server: AppServer, br
     assert page.inner_text(".spm-kpi-status .spm-kpi-value") == "Preliminary"
     assert page.inner_text('.spm-summary tr[data-item="paid"] td.spm-num') == _money(now.paid)
     assert page.inner_text('.spm-balances tr[data-balance="draw"] td.spm-closing') == _money(now.balance("draw"))
+    page.wait_for_selector(".spm-lines .ipydatagrid-widget")  # the grid draws after the widget arrives
     assert page.locator(".spm-lines .ipydatagrid-widget").count() == 1
     # the gauge is drawn with the attainment (plotly's number), not left at its initial 0
     gauge = page.inner_text(".spm-kpi-attainment .spm-kpi-value").replace(",", "")
