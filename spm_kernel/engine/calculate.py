@@ -247,11 +247,10 @@ def _rank(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return rank
 
 
-def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
-    """One dictionary array of a narrow credits column (coded by DuckDB, see
+def _dictionary(column: pa.ChunkedArray | pa.DictionaryArray) -> pa.DictionaryArray:
+    """One dictionary array of a coded narrow credits column (see
     :func:`spm_kernel.crediting.compute_credits`)."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return array if pa.types.is_dictionary(array.type) else array.dictionary_encode()
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def _credit_ids(con: duckdb.DuckDBPyConnection, transaction_ids: pa.Array | pa.ChunkedArray,
