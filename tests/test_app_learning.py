@@ -71,8 +71,13 @@ def test_open_a_module_complete_it_and_see_it_counted(spm_demo_template: Path, t
         f"""() => document.querySelector('.spm-training-completed .spm-kpi-value').innerText === '{completed + 1:,}'
               && document.querySelector('.spm-training-overdue .spm-kpi-value').innerText === '{overdue - 1:,}'""",
         timeout=60_000)
+    # the team table is a widget of its own: it may redraw a moment after the tiles
+    done = str(int(before.set_index("payee_id").loc[manager, "completed"]) + 1)
+    page.wait_for_function(
+        f"""() => {{ const c = document.querySelector('tr[data-payee="{manager}"] td.spm-done');
+                   return c && c.innerText === '{done}'; }}""", timeout=60_000)
     row = page.locator(f'tr[data-payee="{manager}"]')
-    assert row.locator("td.spm-done").inner_text() == str(int(before.set_index("payee_id").loc[manager, "completed"]) + 1)
+    assert row.locator("td.spm-done").inner_text() == done
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "learning.png"), full_page=True)
     page.close()
