@@ -46,6 +46,7 @@ Settings live in ``crediting.yaml`` in the workspace folder (all optional), see
 from __future__ import annotations
 
 from collections.abc import Iterator
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -253,15 +254,20 @@ def credit_tables(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> tuple
 
 
 @contextmanager
-def unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Let DuckDB write results in any row order (parallel sinks) for the duration; the
-    engine never relies on the order of rows it did not sort."""
+def insertion_order(con: duckdb.DuckDBPyConnection, preserve: bool) -> Iterator[None]:
+    """DuckDB's ``preserve_insertion_order`` set to ``preserve`` for the duration, then put back."""
     before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
-    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
     try:
         yield
     finally:
         con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+
+
+def unordered(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
+    """Let DuckDB write results in any row order (parallel sinks) for the duration; the
+    engine never relies on the order of rows it did not sort."""
+    return insertion_order(con, False)
 
 
 def drop_credits(con: duckdb.DuckDBPyConnection, table: str = CREDITS) -> None:

@@ -55,6 +55,7 @@ from spm_kernel.crediting import (
     compute_credits,
     credit_tables,
     drop_credits,
+    insertion_order,
     unordered,
     read_crediting_config,
 )
@@ -272,13 +273,11 @@ def _credit_ids(con: duckdb.DuckDBPyConnection, transaction_ids: pa.Array | pa.C
     parts = pa.table({"transaction_id": transaction_ids,
                       "suffix": pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), suffixes)})
     name = "__spm_credit_id_parts"
-    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     con.register(name, pa.Table.from_batches(parts.to_batches(max_chunksize=1 << 19), schema=parts.schema))
     try:
-        con.execute("SET preserve_insertion_order = true")  # row i is credit i
-        return con.sql(f"SELECT transaction_id || '/' || suffix FROM {name}").to_arrow_table().column(0)
+        with insertion_order(con, True):  # row i is credit i
+            return con.sql(f"SELECT transaction_id || '/' || suffix FROM {name}").to_arrow_table().column(0)
     finally:
-        con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
         con.unregister(name)
 
 
