@@ -167,6 +167,9 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def estimate_effect(ws: Workspace, settings: EffectSettings | None = None, **options: Any) -> EffectEstimate:
     """Fit the model of this module's docstring and summarise it (nothing is stored; see
     :func:`store_estimate`). ``options`` override fields of :class:`EffectSettings`."""
+    from spm_kernel.pytensor_setup import link_openblas
+
+    link_openblas()
     import arviz as az
     import pymc as pm
 

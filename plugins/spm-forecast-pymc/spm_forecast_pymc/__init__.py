@@ -6,7 +6,11 @@ Model A, :class:`BookingsModel`: hierarchical monthly bookings per payee. Model 
 planning and this quarter's commit / best case / expected. See docs/forecasting.md.
 """
 
+from spm_kernel.pytensor_setup import link_openblas
+
 __version__ = "0.1.0"
+
+link_openblas()  # before any submodule imports PyMC: PyTensor reads its BLAS flag once
 
 # The public names are imported on first use (PEP 562), so that loading the plugin entry point
 # does not import PyMC; ``from spm_forecast_pymc import BookingsModel`` works as before.

@@ -228,17 +228,21 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
     coords = {"series": p.series, "team": p.teams, "region": p.regions,
               "month_of_year": np.arange(1, 13), "month_of_quarter": np.arange(3), "knot": p.knots,
               "parameter": ["level_base", "slope_base", "active_base", "active_slope"]}
-    centred = config.parameterisation == "centred"
+    # levels and hurdle levels are pinned by every month of data: centred sampling suits them;
+    # slopes, changepoints, per-series seasons and noise spreads are weakly identified (a
+    # funnel when centred): centred only when asked for the whole model
+    centred_levels = config.parameterisation in ("centred", "mixed")
+    centred_trends = config.parameterisation == "centred"
     blocks = _Blocks()
     parts = ["level"] + (["active"] if p.hurdle else [])
     for part in parts:
         blocks.z(f"{part}_region", n_region)
         blocks.z(f"{part}_team", n_team)
-        if not centred:
+        if not centred_levels:
             blocks.z(f"{part}_series", n)
         blocks.sd(f"{part}_group_sd", pri.group_sd)
         blocks.sd(f"{part}_series_sd", pri.level_sd)
-    if not centred:
+    if not centred_trends:
         blocks.z("slope", n)
     blocks.sd("slope_series_sd", pri.slope_sd)
     blocks.z("quarter", 3)
@@ -247,14 +251,14 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
     blocks.z("team_month", n_team, 12)
     blocks.sd("team_month_sd", pri.season_sd / 2)
     if config.series_seasonality:
-        if not centred:
+        if not centred_trends:
             blocks.z("series_month", n, 12)
         blocks.sd("series_month_sd", pri.season_sd / 2)
     if k:
-        if not centred:
+        if not centred_trends:
             blocks.z("changepoint", n, k)
         blocks.sd("changepoint_sd", pri.changepoint_sd)
-    if not centred:
+    if not centred_trends:
         blocks.z("noise", n)
     blocks.sd("noise_series_sd", 0.3)
     if config.ar_errors:
@@ -273,15 +277,17 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
                          dims="parameter")
 
         def pooled(part: str, base: pt.TensorVariable) -> pt.TensorVariable:
-            team = pt.dot(region_hot, z[f"{part}_region"]) + z[f"{part}_team"]
+            # region and team effects sum to zero, so ``base`` is the company level and not a
+            # ridge it shares with their means (which left it with a handful of effective draws)
+            team = pt.dot(region_hot, _zero_sum(z[f"{part}_region"])) + _zero_sum(z[f"{part}_team"])
             group = base + sd[f"{part}_group_sd"] * pt.dot(team_hot, team)
-            if centred:
+            if centred_levels:
                 return pm.Normal(part, group, sd[f"{part}_series_sd"], dims="series")
             return pm.Deterministic(part, group + sd[f"{part}_series_sd"] * z[f"{part}_series"],
                                     dims="series")
 
         level = pooled("level", coef[0])
-        if centred:
+        if centred_trends:
             slope = pm.Normal("slope", coef[1], sd["slope_series_sd"], dims="series")
         else:
             slope = pm.Deterministic("slope", coef[1] + sd["slope_series_sd"] * z["slope"], dims="series")
@@ -289,7 +295,7 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
                                    dims="month_of_quarter")
         month = sd["month_sd"] * _zero_sum(z["month"])
         season = month[None, :] + pt.dot(team_hot, sd["team_month_sd"] * _zero_sum(z["team_month"]))
-        if config.series_seasonality and centred:
+        if config.series_seasonality and centred_trends:
             season = season + pm.ZeroSumNormal("series_month", sigma=sd["series_month_sd"],
                                                dims=("series", "month_of_year"))
         elif config.series_seasonality:
@@ -300,7 +306,7 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
               + pt.dot(season, moy_hot))                     # (N, T)
         if k:
             cp = (pm.Normal("changepoint", 0.0, sd["changepoint_sd"], dims=("series", "knot"))
-                  if centred else sd["changepoint_sd"] * z["changepoint"])
+                  if centred_trends else sd["changepoint_sd"] * z["changepoint"])
             hinge = np.minimum(p.u[:, None] - p.knots[None, :], 0.0)   # (T, K)
             mu = mu + pt.dot(cp, hinge.T)
         if config.ramp:
@@ -312,7 +318,7 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
             ramp = pt.minimum(pt.outer(pt.exp(-p.tenure_last / kappa), pt.exp(back / kappa)), 1.0)
             mu = mu - ramp_size[0] * ramp
         noise_base = pm.HalfNormal("noise_base", pri.noise_sd)
-        if centred:
+        if centred_trends:
             log_noise = pm.Normal("log_noise", pt.log(noise_base), sd["noise_series_sd"], dims="series")
         else:
             log_noise = pt.log(noise_base) + sd["noise_series_sd"] * z["noise"]
@@ -374,7 +380,7 @@ class BookingsModel(ModelBuilder[BookingsConfig]):
     """Model A. ``fit(history)`` then ``predict(horizon)`` / ``predict_idata(horizon)``."""
 
     name: ClassVar[str] = "bookings"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     config_class = BookingsConfig
 
     def _fit(self, data: pd.DataFrame) -> az.InferenceData:

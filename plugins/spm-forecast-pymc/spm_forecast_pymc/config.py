@@ -66,7 +66,10 @@ class BookingsPriors(Strict):
 class BookingsConfig(Strict):
     """Model A, hierarchical monthly bookings per payee (see docs/forecasting.md)."""
 
-    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(backend="nutpie"),
+                                   description="nutpie by default: its mass-matrix adaptation "
+                                   "takes a quarter of the leapfrog steps PyMC's takes on this "
+                                   "model, and each step has no Python overhead")
     diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
     priors: BookingsPriors = Field(default_factory=BookingsPriors)
     history_months: int = Field(36, ge=6, description="fit on at most this many recent months")
@@ -82,11 +85,12 @@ class BookingsConfig(Strict):
     series_seasonality: bool = Field(False, description="each series has its own month-of-year "
                                      "deviations, pooled toward its team's pattern")
     ramp: bool = Field(True, description="model a new-hire shortfall decaying with tenure")
-    parameterisation: Literal["noncentred", "centred"] = Field(
-        "noncentred", description="noncentred: series effects as spread x standard normal "
+    parameterisation: Literal["noncentred", "centred", "mixed"] = Field(
+        "mixed", description="noncentred: series effects as spread x standard normal "
         "(sparse, lumpy data such as payees); centred: series effects drawn directly around "
         "their group (long, smooth series such as M3, where non-centred NUTS takes long "
-        "trajectories)")
+        "trajectories); mixed: levels and hurdle levels centred (every month pins them), "
+        "slopes, changepoints, per-series seasons and noise spreads non-centred")
     ar_errors: bool = Field(False, description="log-scale errors of consecutive positive months "
                             "follow an AR(1) per series, so forecasts start from the last month's "
                             "deviation from the trend and decay back to it (a local level)")

@@ -10,6 +10,8 @@ import pytest
 import spm_kernel
 from forecast_pymc_tiny import TINY, TINY_PIPELINE
 from spm_forecast_pymc import plugin
+from spm_forecast_pymc.bookings import BookingsModel
+from spm_forecast_pymc.pipeline import PipelineModel
 from spm_forecast_pymc.forecast import WorkspaceForecast, quarter_bounds
 
 
@@ -29,7 +31,8 @@ def test_second_forecast_loads_fits_from_the_workspace_cache(forecast, company_w
     assert again.from_cache == {"bookings": True, "pipeline": True}
     assert again.bookings_model.data_hash == forecast.bookings_model.data_hash
     files = sorted(p.name for p in (company_ws.path / ".cache" / "forecasts").glob("*.nc"))
-    assert any(f.startswith("bookings-v2-") for f in files) and any(f.startswith("pipeline-v1-") for f in files)
+    assert any(f.startswith(f"bookings-v{BookingsModel.version}-") for f in files)
+    assert any(f.startswith(f"pipeline-v{PipelineModel.version}-") for f in files)
     changed = WorkspaceForecast(company_ws, bookings_config={**TINY, "trend_damping": 0.9},
                                 pipeline_config=TINY_PIPELINE)
     assert changed.bookings_config.trend_damping == 0.9  # another config -> another cache key

@@ -68,3 +68,38 @@ def test_ar_forecast_starts_from_the_last_deviation_and_decays_to_the_trend():
     h = np.arange(1, 4)
     np.testing.assert_allclose(s[:, 0, :], np.broadcast_to(scale[0] * np.exp(0.8 * 0.5 ** h), (draws, 3)), rtol=1e-6)
     np.testing.assert_allclose(s[:, 1, :], np.broadcast_to(scale[1] * np.exp(0.12 * h / 12), (draws, 3)), rtol=1e-6)
+
+
+def test_mixed_parameterisation_centres_levels_only():
+    """The payee default: levels (pinned by every month) are drawn around their group;
+    slopes, changepoints, seasons and noise spreads stay spread x standard normal."""
+    config = BookingsConfig.model_validate({**PANEL, "parameterisation": "mixed"})
+    assert BookingsConfig().parameterisation == "mixed"
+    model = build_model(prepare(panel(), config), config)
+    free = {v.name for v in model.free_RVs}
+    assert "level" in free
+    assert not {"slope", "series_month", "changepoint", "log_noise"} & free
+    # region 1 + team 1 + slope 3 + quarter 3 + month 12 + team x month 12
+    # + series x month 36 + changepoints 3 x 2 + noise 3 + AR 3 = 80
+    assert model.initial_point()["z"].shape == (80,)
+
+
+def test_region_and_team_effects_sum_to_zero():
+    """A shift shared by every region and team effect cannot move the levels: the company
+    level is ``coef[level_base]`` alone, not a ridge it shares with the group means."""
+    frame = panel(n_series=4)
+    frame["team"] = np.repeat(["t1", "t1", "t2", "t2"], 36)
+    frame["region"] = np.repeat(["r1", "r1", "r2", "r2"], 36)
+    config = BookingsConfig.model_validate({**PANEL, "parameterisation": "noncentred"})
+    model = build_model(prepare(frame, config), config)
+    [graph] = model.replace_rvs_by_values([model["level"]])
+    level = model.compile_fn(graph, inputs=model.value_vars, on_unused_input="ignore", point_fn=False)
+    point = model.initial_point()
+    point["coef"] = np.array([0.25, 0.0, 0.0, 0.0])
+    z = np.zeros_like(point["z"])
+    z[:2 + 2] = 7.0  # level_region (2 regions), level_team (2 teams): one shared shift
+    point["z"] = z
+    np.testing.assert_allclose(level(**point), 0.25)
+    z[0], z[2] = 1.0, -1.0  # unequal effects do move them
+    point["z"] = z
+    assert np.ptp(level(**point)) > 0.1
