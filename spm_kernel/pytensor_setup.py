@@ -13,18 +13,30 @@ flags no more, and the call changes nothing.
 
 from __future__ import annotations
 
-import ctypes.util
 import os
 import sys
+import sysconfig
+from pathlib import Path
+
+
+def linkable_openblas() -> Path | None:
+    """The ``libopenblas.so`` the linker finds for ``-lopenblas`` (the development symlink
+    ``libopenblas-dev`` installs; the runtime's ``libopenblas.so.0`` alone cannot be linked)."""
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    for folder in (f"/usr/lib/{multiarch}", f"/lib/{multiarch}", "/usr/lib64", "/usr/lib", "/usr/local/lib"):
+        candidate = Path(folder) / "libopenblas.so"
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def link_openblas() -> bool:
-    """Add ``blas__ldflags=-lopenblas`` to ``PYTENSOR_FLAGS`` when OpenBLAS is installed,
+    """Add ``blas__ldflags=-lopenblas`` to ``PYTENSOR_FLAGS`` when OpenBLAS can be linked,
     no BLAS flag is set yet and PyTensor is not imported. True when the flag is in effect."""
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
     if any(f.strip().startswith("blas__ldflags") for f in flags):
         return any(f.strip() == "blas__ldflags=-lopenblas" for f in flags)
-    if "pytensor" in sys.modules or ctypes.util.find_library("openblas") is None:
+    if "pytensor" in sys.modules or linkable_openblas() is None:
         return False
     os.environ["PYTENSOR_FLAGS"] = ",".join([*flags, "blas__ldflags=-lopenblas"])
     return True

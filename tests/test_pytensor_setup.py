@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pytest
 
 from spm_kernel import pytensor_setup
 
-HAS_OPENBLAS = ctypes.util.find_library("openblas") is not None
+HAS_OPENBLAS = pytensor_setup.linkable_openblas() is not None
 
 
 def test_a_blas_the_user_chose_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
