@@ -340,6 +340,13 @@ def main() -> None:
     panel = {**PANEL, "sampler": {"tune": draws, "draws": draws, "progressbar": False}}
     print(f"load average at start {os.getloadavg()[0]:.2f} (2 cores)")
     started, cpu_started = time.perf_counter(), cpu_seconds()
+    parts: dict[str, float] = {}  # wall seconds of each part, so a slow --quick shows where
+    mark = [started]
+
+    def part_done(name: str) -> None:
+        now = time.perf_counter()
+        parts[name] = round(now - mark[0], 1)
+        mark[0] = now
 
     if "m3" not in args.skip:
         frame = m3_sales(30 if quick else None)
@@ -348,6 +355,7 @@ def main() -> None:
               f"model fit {secs:.0f} s)", res)
         print(f"  model diagnostics {diag}")
         figures["m3_sales"] = {"results": res, "fit_seconds": secs, "diagnostics": diag}
+        part_done("m3")
     if "txhousing" not in args.skip:
         frame = txhousing()
         origins = [12] if quick else [24, 12]
@@ -356,6 +364,7 @@ def main() -> None:
               f"model fit {secs:.0f} s)", res)
         print(f"  model diagnostics {diag}")
         figures["txhousing"] = {"results": res, "fit_seconds": secs, "diagnostics": diag}
+        part_done("txhousing")
     if "demo" not in args.skip:
         folder = demo_workspace(args.workspace)
         origins = [date(2026, 7, 1)] if quick else [date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1)]
@@ -368,6 +377,7 @@ def main() -> None:
                   f"(base rate {b['base_rate']:.2f}, actual hit rate {b['hit_rate']:.2f}, {b['payees']} payees)")
         print(f"  fit seconds {[round(s, 1) for s in res['fit_seconds']]} for (payees, months) {res['fit_shapes']}")
         figures["demo"] = res
+        part_done("demo")
     if "timing" not in args.skip:
         t = timing_fit(demo_workspace(args.workspace))
         print(f"\ntiming: Model A (default config) on {t['payees']} payees x {t['months']} months, "
@@ -376,6 +386,7 @@ def main() -> None:
               f"24+ months {t['autoets_seconds']:.1f} s (ratio {t['seconds'] / t['autoets_seconds']:.2f}); "
               f"max R-hat {t['max_rhat']:.3f}, min ESS {t['min_ess_bulk']:.0f}, divergences {t['divergences']}")
         figures["timing_200x36"] = t
+        part_done("timing")
 
     targets = {}
     for name in ("m3_sales", "txhousing"):
@@ -394,10 +405,12 @@ def main() -> None:
     if "timing_200x36" in figures:
         targets["fit_200x36_under_60s"] = figures["timing_200x36"]["seconds"] < 60  # type: ignore[index]
     figures["targets"] = targets
+    figures["part_seconds"] = parts
     figures["total_seconds"] = time.perf_counter() - started
     figures["cpu_seconds"] = cpu_seconds() - cpu_started
     figures["load_average_end"] = os.getloadavg()
     print("\ntargets:", ", ".join(f"{k}={'met' if v else 'NOT met'}" for k, v in targets.items()))
+    print("wall seconds per part:", ", ".join(f"{k} {v:.0f}" for k, v in parts.items()))
     print(f"total {figures['total_seconds']:.0f} s wall, {figures['cpu_seconds']:.0f} CPU s; "
           f"load average at end {os.getloadavg()[0]:.2f}")
     sys.stdout.flush()
