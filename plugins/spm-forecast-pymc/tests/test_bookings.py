@@ -10,7 +10,7 @@ import pytest
 from forecast_pymc_tiny import TINY
 from spm_forecast_pymc.bookings import BookingsModel, HistoryError, prepare
 from spm_forecast_pymc.builder import ModelMismatchError, NotFittedError
-from spm_forecast_pymc.config import BookingsConfig
+from spm_forecast_pymc.config import BookingsConfig, merge
 from spm_forecast_pymc.diagnostics import ConvergenceWarning, check
 from spm_forecast_pymc.pipeline import PipelineModel
 
@@ -110,3 +110,13 @@ def test_diagnostics_warn_with_advice(fitted_bookings):
     idata.sample_stats["diverging"][0, :3] = True
     with pytest.warns(ConvergenceWarning, match="3 divergent transitions.*target_accept"):
         check(idata, BookingsConfig().diagnostics, "bookings")
+
+
+def test_chains_in_parallel_draw_what_chains_in_sequence_drew(history, fitted_bookings):
+    """The sampler contract for the default sampler, nutpie: same seed and data, same draws,
+    whether its two chains run one after the other (the fixture, ``cores: 1``) or in two
+    threads at once (which is why ``cores`` is left out of the config hash)."""
+    assert BookingsConfig().sampler.backend == "nutpie"
+    assert fitted_bookings.config.sampler.cores == 1
+    parallel = BookingsModel(merge(fitted_bookings.config, {"sampler": {"cores": 2}})).fit(history)
+    np.testing.assert_array_equal(parallel.idata.posterior["z"].values, fitted_bookings.idata.posterior["z"].values)
