@@ -341,12 +341,13 @@ def main() -> None:
     print(f"load average at start {os.getloadavg()[0]:.2f} (2 cores)")
     started, cpu_started = time.perf_counter(), cpu_seconds()
     parts: dict[str, float] = {}  # wall seconds of each part, so a slow --quick shows where
-    mark = [started]
+    last = started
 
     def part_done(name: str) -> None:
+        nonlocal last
         now = time.perf_counter()
-        parts[name] = round(now - mark[0], 1)
-        mark[0] = now
+        parts[name] = round(now - last, 1)
+        last = now
 
     if "m3" not in args.skip:
         frame = m3_sales(30 if quick else None)

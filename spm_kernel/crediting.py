@@ -46,8 +46,7 @@ Settings live in ``crediting.yaml`` in the workspace folder (all optional), see
 from __future__ import annotations
 
 from collections.abc import Iterator
-import contextlib
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -264,7 +263,7 @@ def insertion_order(con: duckdb.DuckDBPyConnection, preserve: bool) -> Iterator[
         con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
 
 
-def unordered(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
+def unordered(con: duckdb.DuckDBPyConnection) -> AbstractContextManager[None]:
     """Let DuckDB write results in any row order (parallel sinks) for the duration; the
     engine never relies on the order of rows it did not sort."""
     return insertion_order(con, False)
