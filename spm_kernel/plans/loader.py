@@ -58,8 +58,8 @@ class PlanValidationError(SPMError):
 
 
 # ---- YAML with exact decimals and line numbers ----
-class _DecimalLoader(yaml.SafeLoader):
-    """Safe YAML loader that reads floats as exact Decimals."""
+class _DecimalLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
+    """Safe YAML loader (libyaml's parser when PyYAML has it) that reads floats as exact Decimals."""
 
 
 def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
