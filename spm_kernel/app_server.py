@@ -9,9 +9,12 @@ Contracts:
 * :func:`voila_command` is the exact Voila command line: bound to 127.0.0.1 on one port
   (no silent fallback to another port), no token (local use), tracebacks hidden from app
   users, idle kernels culled after 60 s without a connection (``spm_kernel.app_kernels``:
-  never a kernel a page was just given), and kernels pre-heated for every app except those
-  whose notebook metadata says ``{"spm": {"per_user": true}}`` (an app whose content
-  depends on who is looking must never be rendered before the request).
+  never a kernel a page was just given), kernels pre-heated for every app, and no JupyterLab
+  extension loaded on the pages that no app uses (:data:`UNUSED_LABEXTENSIONS`). Without
+  sign-in there is one user (the server's ``SPM_USER``), so a per-user app's content is the
+  same for every request; behind sign-in (:mod:`spm_kernel.auth.identity`) a pre-heated
+  notebook waits for the page request before it reads anything that depends on who is
+  looking (:mod:`spm_kernel.auth.app_user`).
 * :func:`serve` starts Voila with ``SPM_WORKSPACE`` set to the workspace folder (kernels
   inherit the server's environment), waits until it answers HTTP, reports the URL, and
   runs until Voila stops or the user presses Ctrl-C / sends SIGTERM (then Voila shuts its
@@ -59,6 +62,12 @@ INSTALLED_APPS = Path("share") / "spm-kernel" / "notebooks" / "apps"
 CULL_IDLE_SECONDS = 60
 CULL_INTERVAL_SECONDS = 30
 KERNEL_MANAGER = "spm_kernel.app_kernels.AppKernelManager"  # imported by Voila, not here
+# JupyterLab extensions installed beside the apps' dependencies that no app page uses; Voila
+# loads every installed one on every page unless told not to. jupyterlab-plotly renders
+# plotly *outputs* (fig.show()) and ships a 4.8 MB bundle; the apps draw FigureWidgets
+# (anywidget), whose bundle spm_widgets.charts sends once per page. (bqplot stays: ipydatagrid
+# takes a shared module from it, and its grids are not drawn without it.)
+UNUSED_LABEXTENSIONS = ("jupyterlab-plotly",)
 READY_TIMEOUT_SECONDS = 60.0
 INDEX_APP = "index.ipynb"
 ERROR_INSTRUCTION = "The details are in the server log under the error id shown above."
@@ -91,24 +100,8 @@ def find_apps_dir(explicit: Path | None = None, prefix: Path | None = None) -> P
     raise SPMError(f"cannot find the app notebooks (looked in {looked}); pass --apps DIR")
 
 
-def per_user_apps(apps_dir: Path) -> list[str]:
-    """Notebooks (relative paths) marked ``{"spm": {"per_user": true}}``: never pre-heated."""
-    names = []
-    for path in sorted(apps_dir.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        try:
-            metadata = json.loads(path.read_text("utf-8")).get("metadata", {})
-        except (OSError, ValueError) as exc:
-            raise SPMError(f"{path}: not a readable notebook ({exc})") from None
-        if metadata.get("spm", {}).get("per_user"):
-            names.append(path.relative_to(apps_dir).as_posix())
-    return names
-
-
 def voila_command(apps_dir: Path, port: int) -> list[str]:
     """The command line that serves every notebook in ``apps_dir`` on 127.0.0.1:``port``."""
-    denylist = per_user_apps(apps_dir)
     return [
         sys.executable, "-m", "voila", str(apps_dir),
         "--no-browser",
@@ -120,7 +113,7 @@ def voila_command(apps_dir: Path, port: int) -> list[str]:
         "--show_tracebacks=False",
         f"--VoilaExecutor.cell_error_instruction={ERROR_INSTRUCTION}",
         "--preheat_kernel=True",
-        f"--VoilaKernelManager.preheat_denylist={json.dumps(denylist)}",
+        f"--VoilaConfiguration.extension_denylist={json.dumps(list(UNUSED_LABEXTENSIONS))}",
         f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
         f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS}",
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
@@ -195,9 +188,15 @@ def serve(
     url = app_url(port)
     profile = Path(tempfile.mkdtemp(prefix="spm-app-ipython-"))
     env["IPYTHONDIR"] = str(write_kernel_profile(profile))
+    from spm_kernel.auth.app_user import SIGN_IN_ENV
     from spm_kernel.auth.identity import with_authentication  # sign-in when the workspace has users (issue 9)
 
-    process = subprocess.Popen(with_authentication(voila_command(apps_dir, port), workspace), env=env)
+    plain = voila_command(apps_dir, port)
+    command = with_authentication(plain, workspace)
+    env.pop(SIGN_IN_ENV, None)
+    if command != plain:
+        env[SIGN_IN_ENV] = "1"  # kernels inherit it: they take the user from the request only
+    process = subprocess.Popen(command, env=env)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

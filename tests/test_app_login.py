@@ -4,8 +4,10 @@ The workspace has users (tests/test_trust_scope.py's company), so ``spm app`` se
 behind the Jupyter server's sign-in (:mod:`spm_kernel.auth.identity`). The app here is a
 small notebook of this test's own: it shows the statement of the payee named in the query
 string (default: the signed-in user's own) through ``ws.as_user(SPM_USERNAME)``, and the
-payout totals of everyone the user may see. ``SPM_USERNAME`` is set by the server's
-prelaunch hook; the test tries to override it and the payee through the URL.
+payout totals of everyone the user may see. The kernel is pre-heated: the notebook runs its
+imports before anybody asks, then ``spm_kernel.auth.app_user.signed_in()`` waits for the page
+request and reads the identity headers the server wrote for the signed-in user. The test tries
+to override the user and the payee through the URL, and the user through headers of its own.
 
 Worked numbers (tests/engine_company.py): March 2026 lines are R1 -514.40, R2 205.09,
 M1 55.16, M2 -100.60; February R1 536.00, R2 14.60, M1 104.00, M2 6.00.
@@ -27,21 +29,25 @@ from tests.test_trust_scope import PASSWORD, build_trust_company
 
 pytestmark = pytest.mark.browser
 
-LOAD_MS = 150_000  # no pre-heated kernels behind sign-in: each page load starts one (slow when busy)
+LOAD_MS = 150_000  # generous: a busy machine refills the kernel pool slowly
 
 APP_SOURCE = '''\
 import html, os, urllib.parse
 import spm_kernel
 from IPython.display import HTML, display
+from spm_kernel.auth.app_user import signed_in
 from spm_kernel.errors import PermissionDenied
 
-query = urllib.parse.parse_qs(os.environ.get("QUERY_STRING", ""))
+preheated = os.environ.get("VOILA_PREHEAT") == "True"
+username = signed_in().username  # a pre-heated kernel waits here for the page request
+query = urllib.parse.parse_qs(os.environ.get("QUERY_STRING", ""))  # the request's, after the wait
 ws = spm_kernel.open(os.environ["SPM_WORKSPACE"], read_only=True)
 try:
-    me = ws.as_user(SPM_USERNAME)
+    me = ws.as_user(username)
     wanted = query.get("payee", [me.user.payee_id])[0]
     period = query.get("period", ["2026-03"])[0]
-    parts = [f'<div class="spm-test-who" data-user="{html.escape(me.user.username)}">{html.escape(str(me.user))}</div>']
+    parts = [f'<div class="spm-test-who" data-user="{html.escape(me.user.username)}" '
+             f'data-preheated="{preheated}">{html.escape(str(me.user))}</div>']
     try:
         statement = me.statement(wanted, period)
         parts.append(f'<div class="spm-test-statement" data-payee="{html.escape(wanted)}">'
@@ -143,6 +149,7 @@ def test_a_rep_sees_only_their_statement_even_after_editing_the_url(served: tupl
     page = sign_in(chromium, server, "ria")
     open_app(page, server)
     assert page.get_attribute(".spm-test-who", "data-user") == "ria"
+    assert page.get_attribute(".spm-test-who", "data-preheated") == "True"  # it waited for this request
     assert page.get_attribute(".spm-test-statement", "data-payee") == "R1"
     text = page.inner_text(".spm-test-statement")
     assert "Ria (R1)" in text and "-514.40" in text
@@ -156,6 +163,13 @@ def test_a_rep_sees_only_their_statement_even_after_editing_the_url(served: tupl
     content = page.content()
     assert "205.09" not in content and "14.60" not in content and "Rob" not in content
     assert team(page) == {"R1": "21.60"}
+
+    # Claim to be Rob, an analyst, in the headers the server writes for the kernel.
+    page.set_extra_http_headers({"X-SPM-Username": "rob", "X-SPM-User": "R2", "X-SPM-Role": "analyst"})
+    open_app(page, server, "?payee=R2")
+    assert page.get_attribute(".spm-test-who", "data-user") == "ria"
+    assert "may not see payee 'R2'" in page.inner_text(".spm-test-denied")
+    assert team(page) == {"R1": "21.60"} and "205.09" not in page.content()
 
     page.goto(server.url + "logout", timeout=LOAD_MS)
     assert "You are signed out" in page.inner_text(".spm-logged-out")

@@ -12,17 +12,18 @@ Contracts:
   noticed within seconds (an existing cookie of a deactivated user stops working).
 * The cookie secret is persistent: ``.spm/cookie_secret`` in the workspace (created once,
   mode 0600), so restarting the server does not sign everyone out.
-* :func:`prelaunch_hook` (Voila's ``VoilaConfiguration.prelaunch_hook``) runs before a
-  notebook's kernel starts. It refuses a request without a signed-in user (403) and inserts
-  a first cell that sets ``SPM_USERNAME`` (the username, for ``ws.as_user``), ``SPM_USER``
-  (the payee id of a manager or rep, else the username: what
-  ``spm_widgets.components.current_user`` reads) and ``SPM_ROLE``. The notebook never takes
-  the user from the URL, the query string or a header.
+* The notebook learns who is signed in from the request (:mod:`spm_kernel.auth.app_user`):
+  on every authenticated request :meth:`SPMIdentityProvider.get_user` removes any
+  ``X-SPM-Username`` / ``X-SPM-User`` / ``X-SPM-Role`` header the browser sent and writes
+  them itself from the ``users`` row (percent-encoded); Voila passes exactly these headers to
+  the kernel that serves the page (``VoilaConfiguration.http_header_envs``). The notebook
+  never takes the user from the URL, the query string or a header the browser chose.
 * :func:`with_authentication` turns the ``spm app`` Voila command line into a signed-in
   one when the workspace has active users (else it is returned unchanged: a workspace
-  without users is served for local, single-person use, as before). Kernels are then not
-  pre-heated at all: Voila cannot combine a prelaunch hook with pre-heating, and a page
-  whose content depends on who is looking must never be rendered before the request.
+  without users is served for local, single-person use, as before). Kernels stay
+  pre-heated: a pre-heated notebook runs its imports before anybody asks, and waits for the
+  page request before it reads any data (``app_user.signed_in``), so nothing that depends
+  on who is looking is computed before the request.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import os
 import secrets
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 from traitlets import Unicode, default
 
+from spm_kernel.auth.app_user import IDENTITY_HEADERS
 from spm_kernel.errors import SPMError
 
 REFRESH_SECONDS = 5.0
@@ -235,6 +238,22 @@ class SPMIdentityProvider(IdentityProvider):
             return None
         return self._user(row)
 
+    async def get_user(self, handler: web.RequestHandler) -> User | None:  # type: ignore[override]
+        """The signed-in user of ``handler``'s request, and the identity headers the kernel
+        serving the request reads: any the browser sent are removed first, then written from
+        the user's row (see the module docstring)."""
+        headers = handler.request.headers
+        for name in IDENTITY_HEADERS:
+            if name in headers:
+                del headers[name]
+        user = await self._get_user(handler)
+        row = self.directory.active(user.username) if user is not None else None
+        if row is None:
+            return None
+        for name, value in identity_headers(row).items():
+            headers[name] = value
+        return user
+
     def get_user_cookie(self, handler: web.RequestHandler) -> Any:
         user = super().get_user_cookie(handler)
         if not isinstance(user, User):
@@ -243,29 +262,11 @@ class SPMIdentityProvider(IdentityProvider):
         return self._user(row) if row is not None else None  # deactivated since: signed out
 
 
-# ---- the notebook learns who is signed in ----
-def user_cell(row: dict[str, Any]) -> str:
-    """The source of the first cell inserted into every app notebook for ``row``'s user."""
-    return ("# Inserted by the server for the signed-in user (spm_kernel.auth.identity); never from the URL.\n"
-            f"SPM_USERNAME = {json.dumps(row['username'])}\n"
-            f"SPM_USER = {json.dumps(row['payee_id'] or row['username'])}\n"
-            f"SPM_ROLE = {json.dumps(row['role'])}\n")
-
-
-def prelaunch_hook(req: web.RequestHandler, notebook: Any, cwd: str) -> Any:
-    """Voila's prelaunch hook: insert the signed-in user's cell first, or refuse (403)."""
-    import nbformat
-
-    user = getattr(req, "current_user", None)
-    provider = req.settings.get("identity_provider")
-    directory = getattr(provider, "directory", None)
-    row = directory.active(user.username) if user is not None and directory is not None else None
-    if row is None:
-        raise web.HTTPError(403, "sign in to open this app")
-    cell = nbformat.v4.new_code_cell(user_cell(row))
-    cell.metadata["spm"] = {"inserted": "user"}
-    notebook.cells.insert(0, cell)
-    return notebook
+def identity_headers(row: dict[str, Any]) -> dict[str, str]:
+    """The identity headers of ``row``'s user (percent-encoded: a header carries ASCII only)."""
+    values = {"SPM_USERNAME": row["username"], "SPM_USER": row["payee_id"] or row["username"],
+              "SPM_ROLE": row["role"]}
+    return {header: urllib.parse.quote(str(values[var]), safe="") for header, var in IDENTITY_HEADERS.items()}
 
 
 # ---- spm app ----
@@ -275,10 +276,10 @@ def voila_config(workspace: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "voila.py").write_text(
         "# Written by `spm app` (spm_kernel.auth.identity): sign-in from the workspace's users.\n"
-        "from spm_kernel.auth.identity import SPMIdentityProvider, prelaunch_hook\n"
+        "from spm_kernel.auth.identity import SPMIdentityProvider\n"
         "c.Voila.identity_provider_class = SPMIdentityProvider\n"
         f"c.SPMIdentityProvider.workspace = {json.dumps(str(Path(workspace).resolve()))}\n"
-        "c.VoilaConfiguration.prelaunch_hook = prelaunch_hook\n", "utf-8")
+        f"c.VoilaConfiguration.http_header_envs = {json.dumps(list(IDENTITY_HEADERS))}\n", "utf-8")
     return folder
 
 
@@ -287,5 +288,4 @@ def with_authentication(command: list[str], workspace: Path) -> list[str]:
     if not has_active_users(Path(workspace)):
         return command
     folder = voila_config(Path(workspace))
-    out = [arg for arg in command if not arg.startswith(("--preheat_kernel", "--VoilaKernelManager.preheat_denylist"))]
-    return [*out, "--preheat_kernel=False", f"--Voila.config_file_paths={json.dumps([str(folder)])}"]
+    return [*command, f"--Voila.config_file_paths={json.dumps([str(folder)])}"]

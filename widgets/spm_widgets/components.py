@@ -21,9 +21,10 @@ Contracts (stable: other apps import these names):
   ``spm_widgets``) under the same id, never to the page. An :class:`~spm_kernel.errors.SPMError`
   (a user-level problem: bad input, missing data) shows its message; anything else shows
   "Something went wrong".
-* :func:`current_user` — the one place an app learns *whose* data to show: a notebook
-  variable ``SPM_USER`` (what a Voila prelaunch hook inserts), else the ``SPM_USER``
-  environment variable; never the URL. With a workspace, it must name a payee.
+* :func:`current_user` — the one place an app learns *whose* data to show: behind sign-in the
+  page request's signed-in user (:mod:`spm_kernel.auth.app_user`), else a notebook variable
+  ``SPM_USER`` or the ``SPM_USER`` environment variable; never the URL. With a workspace, it
+  must name a payee.
 * :func:`workspace_path` — the workspace folder ``spm app`` passes in ``SPM_WORKSPACE``.
 * :func:`read_workspace` / :func:`write_workspace` — open the workspace for one action and close
   it again (a write retries while another process holds the file for a moment).
@@ -464,12 +465,63 @@ def guarded(display: ErrorDisplay, context: str = "") -> Callable[[F], F]:
     return wrap
 
 
-def build_app(builder: Callable[[], widgets.Widget], context: str = "app") -> widgets.Widget:
-    """Call ``builder``; on any exception return an :func:`error_panel` instead of raising."""
-    try:
-        return builder()
-    except Exception as exc:  # noqa: BLE001 - shown to the user, traced in the log
-        return error_panel(exc, context)
+def build_app(builder: Callable[[], widgets.Widget], context: str = "app") -> widgets.Widget | None:
+    """Call ``builder``; on any exception an :func:`error_panel` instead of raising. In a
+    pre-heated app kernel, see :func:`app_on_request`."""
+
+    def safe() -> widgets.Widget:
+        try:
+            return builder()
+        except Exception as exc:  # noqa: BLE001 - shown to the user, traced in the log
+            return error_panel(exc, context)
+
+    return app_on_request(safe)
+
+
+def workspace_fingerprint(path: str | os.PathLike[str] | None) -> tuple[Any, ...]:
+    """Size and modification time of the workspace's database, its write-ahead log and its
+    plan files: any write to the workspace changes it (a read does not)."""
+    from pathlib import Path
+
+    if not path:
+        return ()
+    folder = Path(path)
+    files = [folder / "workspace.duckdb", folder / "workspace.duckdb.wal", *sorted((folder / "plans").glob("*"))]
+    out = []
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            out.append((file.name, None))
+        else:
+            out.append((file.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
+
+
+def app_on_request(build: Callable[[], widgets.Widget]) -> widgets.Widget | None:
+    """``build()``, fresh for the page that shows it.
+
+    Outside a pre-heated Voila kernel this is just ``build()``. A pre-heated kernel runs its
+    notebook before anybody asks for the page, possibly long before: here the app is built
+    then, shown at once (in a box), and the kernel waits for the page request; if the
+    workspace changed in between (:func:`workspace_fingerprint`), the app is built again in
+    the same box before the page receives any widget. Returns ``None`` then (it is already
+    shown). Behind sign-in the build itself waits for the request (it needs the user), so
+    nothing is built twice."""
+    from IPython.display import display
+
+    from spm_kernel.auth.app_user import preheating, wait_for_page_request
+
+    if not preheating():
+        return build()
+    path = os.environ.get(WORKSPACE_ENV, "")
+    before = workspace_fingerprint(path)
+    box = widgets.VBox([build()])
+    box.add_class("spm-app-box")
+    display(box)
+    if wait_for_page_request() and workspace_fingerprint(path) != before:
+        box.children = [build()]
+    return None
 
 
 # ---- who and where ----
@@ -483,14 +535,17 @@ def workspace_path() -> str:
 
 
 def current_user(ws: Any = None) -> str:
-    """Whose data this app shows: the notebook variable ``SPM_USER`` (set by the server before
-    the notebook runs), else the ``SPM_USER`` environment variable. Never from the URL.
+    """Whose data this app shows. Behind sign-in: the signed-in user of the page request
+    (:func:`spm_kernel.auth.app_user.signed_in`; a pre-heated kernel waits for the request
+    here). Without sign-in: the notebook variable ``SPM_USER``, else the ``SPM_USER``
+    environment variable of the server. Never from the URL.
 
     With ``ws``, the user must be a payee id of the workspace. Raises :class:`UserFacingError`
     when there is no user, or it is unknown."""
+    signed = _signed_in()
     main = sys.modules.get("__main__")
-    user = getattr(main, USER_VARIABLE, None) if main is not None else None
-    if not user:
+    user = signed.user if signed is not None else (getattr(main, USER_VARIABLE, None) if main is not None else None)
+    if not user and signed is None:
         user = os.environ.get(USER_VARIABLE, "")
     user = str(user or "").strip()
     if not user:
@@ -523,13 +578,28 @@ def _open_retrying(path: str, read_only: bool, attempts: int, wait_s: float) -> 
 USERNAME_VARIABLE = "SPM_USERNAME"
 
 
+def _signed_in() -> Any:
+    """The signed-in user of this page behind sign-in, else ``None`` (a missing user behind
+    sign-in is a :class:`UserFacingError`)."""
+    from spm_kernel.auth.app_user import signed_in
+    from spm_kernel.errors import SPMError
+
+    try:
+        return signed_in()
+    except SPMError as exc:
+        raise UserFacingError(str(exc)) from None
+
+
 @contextmanager
 def signed_in_view(ws: Any) -> Iterator[Any]:
-    """Behind sign-in (the server's prelaunch hook set the notebook variable ``SPM_USERNAME``),
-    ``ws`` as that user may see and change it (``ws.as_user``: rows filtered and writes checked
-    in the kernel, issue 9); without sign-in, ``ws`` itself."""
+    """Behind sign-in, ``ws`` as the page's signed-in user may see and change it
+    (``ws.as_user``: rows filtered and writes checked in the kernel, issue 9); a pre-heated
+    kernel waits for the page request here. Without sign-in, ``ws`` itself, unless the
+    notebook variable ``SPM_USERNAME`` names a user (a notebook run as someone)."""
+    signed = _signed_in()
     main = sys.modules.get("__main__")
-    username = getattr(main, USERNAME_VARIABLE, None) if main is not None else None
+    username = signed.username if signed is not None else (
+        getattr(main, USERNAME_VARIABLE, None) if main is not None else None)
     if not username:
         yield ws
         return

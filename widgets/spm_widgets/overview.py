@@ -331,14 +331,20 @@ def error_panel(message: str) -> widgets.HTML:
     return panel
 
 
-def overview_app(path: str | Path | None) -> widgets.Widget:
-    """The overview of the workspace at ``path`` (opened read-only), or an error panel."""
+def overview_app(path: str | Path | None) -> widgets.Widget | None:
+    """The overview of the workspace at ``path`` (opened read-only), or an error panel (fresh
+    for the page in a pre-heated kernel: ``spm_widgets.components.app_on_request``)."""
     from spm_kernel.errors import SPMError
+    from spm_widgets.components import app_on_request
 
     if not path:
         return error_panel("No workspace was given: start the workbench with "
                            "`spm app --workspace DIR` (it sets SPM_WORKSPACE).")
-    try:
-        return OverviewView(OverviewModel.from_path(path))
-    except (SPMError, RuntimeError, OSError) as exc:
-        return error_panel(str(exc))
+
+    def build() -> widgets.Widget:
+        try:
+            return OverviewView(OverviewModel.from_path(path))
+        except (SPMError, RuntimeError, OSError) as exc:
+            return error_panel(str(exc))
+
+    return app_on_request(build)

@@ -463,9 +463,17 @@ def manages_anyone(ws: Any, payee_id: str, as_of: date | None = None) -> bool:
     return len(subtree(ws, payee_id, as_of or date.today())) > 1
 
 
-def learning_app(path: str | Path | None, user: str | None = None, as_of: date | str | None = None) -> widgets.Widget:
+def learning_app(path: str | Path | None, user: str | None = None,
+                 as_of: date | str | None = None) -> widgets.Widget | None:
     """The learning app: the signed-in user's modules and, for a manager, their team's
-    completion and overdue counts (refreshed after the manager completes a module)."""
+    completion and overdue counts (refreshed after the manager completes a module). Fresh for
+    the page in a pre-heated kernel (``spm_widgets.components.app_on_request``)."""
+    from spm_widgets.components import app_on_request
+
+    return app_on_request(lambda: _learning_app(path, user, as_of))
+
+
+def _learning_app(path: str | Path | None, user: str | None, as_of: date | str | None) -> widgets.Widget:
     if not path:
         return error_panel("No workspace was given: start the workbench with `spm app --workspace DIR`.")
     try:
