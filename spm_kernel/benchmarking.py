@@ -85,8 +85,8 @@ def rank_among(frame: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
     ranks = groups["good"].rank(method="average")
     out["percentile"] = 100.0 * (ranks - 0.5) / out["peers"].where(out["peers"] > 0)
     out["peer_median"] = groups["value_f"].transform("median")
-    q75 = groups["value_f"].transform(lambda s: s.quantile(0.75))
-    q25 = groups["value_f"].transform(lambda s: s.quantile(0.25))
+    q75 = groups["value_f"].transform("quantile", 0.75)
+    q25 = groups["value_f"].transform("quantile", 0.25)
     out["peer_top_quartile"] = q75.where(out["higher_is_better"], q25)
     sign = np.where(out["higher_is_better"], 1.0, -1.0)
     out["gap_to_median"] = sign * (out["peer_median"] - out["value_f"])
@@ -123,30 +123,32 @@ def peer_benchmarks(ws: Workspace, period: Any = None, metrics: Sequence[str] | 
                     scope: str | None = None, roles: Sequence[str] = ("rep",),
                     peer_keys: Sequence[str] = PEER_KEYS, as_of: date | None = None,
                     options: MetricOptions | dict[str, Any] | None = None) -> pd.DataFrame:
-    """Every payee's standing among peers, per KPI, for one period.
+    """Every payee's standing among peers, per KPI and period.
 
-    Peers are the payees of ``roles`` sharing ``peer_keys`` (role, tenure band, segment),
-    company-wide; ``scope`` ("team:EMEA") only filters which payees are returned. One row per
-    (payee, metric) with the columns of :data:`BENCHMARK_COLUMNS`; values are floats here
+    Peers are the payees of ``roles`` sharing ``peer_keys`` (role, tenure band at the end of
+    the period, segment), company-wide, in the same period; ``scope`` ("team:EMEA") only
+    filters which payees are returned. ``period`` is one period or several (a list or a
+    range: each is ranked on its own, in one metrics query). One row per (payee, metric,
+    period) with the columns of :data:`BENCHMARK_COLUMNS`; values are floats here
     (benchmarks are not paid). A payee with no value for a metric (no closed deals) has no
     percentile and is not counted among the peers.
     """
     kpis = compute_metrics(ws, metrics, by="payee", period=period, as_of=as_of, options=options)
-    periods = kpis["period"].unique()
-    if len(periods) != 1:
-        raise BenchmarkError(f"benchmark one period at a time, got {len(periods)}: {list(periods)[:5]}")
-    period_end = kpis["period_end"].iloc[0]
-    people = _payee_attributes(ws, period_end)
+    ends = kpis[["period", "period_end"]].drop_duplicates("period")
+    if ends.empty:
+        raise BenchmarkError(f"no period to benchmark in {period!r}")
+    people = pd.concat([_payee_attributes(ws, end).assign(period=label)
+                        for label, end in ends.itertuples(index=False)], ignore_index=True)
     people = people[people["role"].isin(list(roles))]
-    frame = kpis.merge(people, on="payee_id", how="inner").merge(
+    frame = kpis.merge(people, on=["payee_id", "period"], how="inner").merge(
         _metric_table(ws, metrics, "payee"), on="metric", how="left")
     frame["value_f"] = _floats(frame["value"])
-    ranked = rank_among(frame, ["metric", *peer_keys])
+    ranked = rank_among(frame, ["period", "metric", *peer_keys])
     keep = _scope_payees(ws, scope, period, as_of)
     if keep is not None:
         ranked = ranked[ranked["payee_id"].isin(keep)]
     ranked["value"] = ranked["value_f"]
-    return ranked[BENCHMARK_COLUMNS].sort_values(["payee_id", "metric"]).reset_index(drop=True)
+    return ranked[BENCHMARK_COLUMNS].sort_values(["payee_id", "metric", "period"]).reset_index(drop=True)
 
 
 def _team_segments(ws: Workspace) -> pd.DataFrame:
@@ -163,7 +165,8 @@ def team_benchmarks(ws: Workspace, period: Any = None, metrics: Sequence[str] | 
     """Every group at grain ``by`` (default team) ranked among its peers: for teams, by
     default the teams of the same segment (the most common segment of their reps;
     ``peer_keys=()`` ranks every team together), else every group of the grain. Size-dependent metrics (:data:`SIZE_DEPENDENT`, which grow with headcount)
-    are left out unless named in ``metrics``."""
+    are left out unless named in ``metrics``. Several periods (a list or a range) are ranked
+    each on its own, from one metrics query."""
     key = GRAINS[by]
     if metrics is None:
         from spm_kernel.metrics.query import resolve_metrics
@@ -174,10 +177,10 @@ def team_benchmarks(ws: Workspace, period: Any = None, metrics: Sequence[str] | 
     if by == "team":
         frame = frame.merge(_team_segments(ws), on="team_id", how="left")
         frame["segment"] = frame["segment"].fillna("(none)")
-        ranked = rank_among(frame, ["metric", *peer_keys])
+        ranked = rank_among(frame, ["period", "metric", *peer_keys])
     else:
         frame["segment"] = None
-        ranked = rank_among(frame, ["metric"])
+        ranked = rank_among(frame, ["period", "metric"])
     if scope is not None:
         keep = compute_metrics(ws, [ranked["metric"].iloc[0]], by=by, period=period, scope=scope,
                                as_of=as_of)[key]
@@ -186,7 +189,7 @@ def team_benchmarks(ws: Workspace, period: Any = None, metrics: Sequence[str] | 
     cols = [key, "segment", "metric", "label", "unit", "higher_is_better", "period", "value", "numerator",
             "denominator", "peers", "percentile", "peer_median", "peer_top_quartile",
             "gap_to_median", "gap_to_top_quartile"]
-    return ranked[cols].sort_values([key, "metric"]).reset_index(drop=True)
+    return ranked[cols].sort_values([key, "metric", "period"]).reset_index(drop=True)
 
 
 # ---- areas for improvement ----
@@ -208,24 +211,26 @@ def _fmt(values: pd.Series, unit: str, currency: str) -> pd.Series:
 
 def _impacts(ws: Workspace, frame: pd.DataFrame, entity: str, days: pd.Series) -> pd.Series:
     """Each row's estimated revenue impact, from its metric's ``revenue_impact``, with the
-    entity's other KPIs as ``kpi__<name>`` / ``kpi_num__<name>`` / ``kpi_den__<name>``."""
-    wide = frame.pivot_table(index=entity, columns="metric", values="value_f", aggfunc="first")
-    nums = frame.assign(n=_floats(frame["numerator"])).pivot_table(index=entity, columns="metric",
+    entity's other KPIs of the same period as ``kpi__<name>`` / ``kpi_num__<name>`` /
+    ``kpi_den__<name>``."""
+    index = [entity, "period"]
+    wide = frame.pivot_table(index=index, columns="metric", values="value_f", aggfunc="first")
+    nums = frame.assign(n=_floats(frame["numerator"])).pivot_table(index=index, columns="metric",
                                                                     values="n", aggfunc="first")
-    dens = frame.assign(d=_floats(frame["denominator"])).pivot_table(index=entity, columns="metric",
+    dens = frame.assign(d=_floats(frame["denominator"])).pivot_table(index=index, columns="metric",
                                                                       values="d", aggfunc="first")
     context = pd.concat([wide.add_prefix("kpi__"), nums.add_prefix("kpi_num__"),
                          dens.add_prefix("kpi_den__")], axis=1)
     out = pd.Series(np.nan, index=frame.index, dtype="float64")
     catalogue = ws.registry.metrics
     for name, rows in frame.groupby("metric", sort=False):  # one call per metric, vectorised inside
-        gaps = rows[["value_f", "numerator", "denominator", "gap_to_median", entity]].rename(
+        gaps = rows[["value_f", "numerator", "denominator", "gap_to_median", entity, "period"]].rename(
             columns={"value_f": "value", "gap_to_median": "gap"})
         gaps["target"] = rows["peer_median"]
         gaps["numerator"] = _floats(gaps["numerator"])
         gaps["denominator"] = _floats(gaps["denominator"])
         gaps["days"] = days.loc[rows.index]
-        gaps = gaps.join(context, on=entity)
+        gaps = gaps.join(context, on=index)
         metric: Metric = catalogue[str(name)]
         out.loc[rows.index] = pd.to_numeric(metric.revenue_impact(gaps), errors="coerce").to_numpy()
     return out
@@ -239,11 +244,12 @@ def areas_for_improvement(ws: Workspace, period: Any = None, *, level: str = "pa
                           benchmarks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per payee (``level="payee"``) or team (``level="team"``), the KPIs behind the peer
     median, ranked by estimated revenue impact (largest first; those whose impact cannot be
-    estimated come last, by percentile), at most ``top`` each.
+    estimated come last, by percentile), at most ``top`` each, per period (``period`` may name
+    several: each is ranked on its own, with the column ``period`` saying which).
 
     Columns: the entity (``payee_id`` or ``team_id``), ``rank``, ``metric``, ``label``,
     ``value``, ``peer_median``, ``peer_top_quartile``, ``percentile``, ``peers``,
-    ``revenue_impact`` (base currency, float) and ``why`` (a sentence). Pass ``benchmarks``
+    ``revenue_impact`` (base currency, float), ``why`` (a sentence) and ``period``. Pass ``benchmarks``
     (the output of :func:`peer_benchmarks` / :func:`team_benchmarks`) to reuse it.
     """
     if level not in ("payee", "team"):
@@ -260,22 +266,24 @@ def areas_for_improvement(ws: Workspace, period: Any = None, *, level: str = "pa
     frame["peer_keys"] = bool(team_peer_keys) if level == "team" else True
     if level == "payee":
         described = [frame[k].astype(str) + ("s" if k == "role" else "") for k in peer_keys if k in frame]
-        frame["peer_desc"] = (pd.concat(described, axis=1).agg(", ".join, axis=1) + "; "
-                              if described else pd.Series("", index=frame.index))
+        desc = pd.Series("", index=frame.index, dtype=object)
+        for i, part in enumerate(described):  # "reps, 1-2 years, SMB; " (column-wise: no per-row apply)
+            desc = desc + (", " if i else "") + part
+        frame["peer_desc"] = desc + "; " if described else desc
     windows = parse_periods(period, freq=None, window="period", as_of=as_of or date.today(),
                             fiscal_year_start_month=ws.config.fiscal_year_start_month)
-    days = float(sum(w.days for w in windows))
-    frame["revenue_impact"] = _impacts(ws, frame, entity, pd.Series(days, index=frame.index))
+    days = frame["period"].map({w.label: float(w.days) for w in windows}).astype(float)
+    frame["revenue_impact"] = _impacts(ws, frame, entity, days)
     behind = frame[(frame["gap_to_median"] > 0) & (frame["peers"] > 1)].copy()
     behind["has_impact"] = behind["revenue_impact"].notna() & (behind["revenue_impact"] > 0)
-    behind = behind.sort_values([entity, "has_impact", "revenue_impact", "percentile"],
-                                ascending=[True, False, False, True])
-    behind["rank"] = behind.groupby(entity).cumcount() + 1
+    behind = behind.sort_values([entity, "period", "has_impact", "revenue_impact", "percentile"],
+                                ascending=[True, True, False, False, True])
+    behind["rank"] = behind.groupby([entity, "period"]).cumcount() + 1
     if top is not None:
         behind = behind[behind["rank"] <= top]
     behind["why"] = _sentences(behind, level, ws.config.base_currency)
     cols = [entity, "rank", "metric", "label", "unit", "value", "peer_median", "peer_top_quartile",
-            "percentile", "peers", "revenue_impact", "why"]
+            "percentile", "peers", "revenue_impact", "why", "period"]
     if level == "payee":
         cols[1:1] = ["name", "team_id"]
     return behind[cols].reset_index(drop=True)

@@ -6,6 +6,7 @@ R4 none (zero quota)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -162,3 +163,29 @@ def test_external_benchmarks_from_csv_and_their_errors(acme: Workspace, tmp_path
     assert "row 3" in message and "give a value or a median" in message
     with pytest.raises(BenchmarkError, match="must be .yaml"):
         load_external_benchmarks(tmp_path / "b.csv.txt" if (tmp_path / "b.csv.txt").write_text("x") else "")
+
+
+def test_several_periods_at_once_rank_each_period_as_alone(spm_demo_template: Path) -> None:
+    """The dashboard asks for every period in one query: each period's rows must equal that
+    period benchmarked alone (peers, percentiles, medians, impacts and ranks)."""
+    import spm_kernel
+
+    periods = ["2026-Q2", "2026-Q3", "FY2025"]
+    metrics = ["quota_attainment", "win_rate", "avg_deal_size", "median_closing_time"]
+    with spm_kernel.open(spm_demo_template, read_only=True) as ws:
+        def same(together: pd.DataFrame, alone: Callable[[str], pd.DataFrame], keys: list[str]) -> None:
+            assert set(together["period"]) == set(periods)
+            for period in periods:
+                mine = together[together["period"] == period].sort_values(keys).reset_index(drop=True)
+                ref = alone(period).sort_values(keys).reset_index(drop=True)
+                assert len(ref) > 10
+                pd.testing.assert_frame_equal(mine, ref)
+
+        same(peer_benchmarks(ws, periods, metrics, as_of=AS_OF),
+             lambda p: peer_benchmarks(ws, p, metrics, as_of=AS_OF), ["payee_id", "metric"])
+        same(team_benchmarks(ws, periods, metrics, peer_keys=(), as_of=AS_OF),
+             lambda p: team_benchmarks(ws, p, metrics, peer_keys=(), as_of=AS_OF), ["team_id", "metric"])
+        same(areas_for_improvement(ws, periods, metrics=metrics, top=1, as_of=AS_OF),
+             lambda p: areas_for_improvement(ws, p, metrics=metrics, top=1, as_of=AS_OF), ["payee_id", "rank"])
+        with pytest.raises(BenchmarkError, match="no period"):
+            peer_benchmarks(ws, "1990-Q1", metrics, as_of=AS_OF)

@@ -623,6 +623,36 @@ def read_workspace(path: str, attempts: int = 40, wait_s: float = 0.25) -> Itera
         ws.close()
 
 
+class LazyWorkspace:
+    """``with LazyWorkspace(path) as lazy:`` — ``lazy.ws`` opens the workspace read-only (as
+    :func:`read_workspace`) the first time it is used, and the block closes it: a refresh
+    answered from memory never opens the file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._context: Any = None
+        self._ws: Any = None
+
+    @property
+    def ws(self) -> Any:
+        if self._ws is None:
+            self._context = read_workspace(self.path)
+            self._ws = self._context.__enter__()
+        return self._ws
+
+    @property
+    def opened(self) -> bool:
+        return self._ws is not None
+
+    def __enter__(self) -> LazyWorkspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._context is not None:
+            self._context.__exit__(*exc)
+        self._context = self._ws = None
+
+
 @contextmanager
 def write_workspace(path: str, attempts: int = 40, wait_s: float = 0.25) -> Iterator[Any]:
     """The workspace at ``path`` opened for writing for the ``with`` block, then closed; retried

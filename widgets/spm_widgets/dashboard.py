@@ -32,6 +32,7 @@ Where the numbers come from (so they equal the kernel's for the same inputs):
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -43,8 +44,9 @@ import pandas as pd
 from traitlets import Dict, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
-    STYLE, DataTable, ErrorDisplay, KpiTile, LoadingIndicator, build_app, esc, format_money,
-    format_number, format_pct, guarded, header, read_workspace, section_title, workspace_path,
+    STYLE, DataTable, ErrorDisplay, KpiTile, LazyWorkspace, LoadingIndicator, build_app, esc,
+    format_money, format_number, format_pct, guarded, header, read_workspace, section_title,
+    workspace_fingerprint, workspace_path,
 )
 
 TILE_METRICS: tuple[str, ...] = ("quota_attainment", "share_at_quota", "win_rate", "avg_deal_size",
@@ -143,8 +145,11 @@ class DashboardModel(HasTraits):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._areas: dict[str, pd.DataFrame] = {}
-        self._team_bench: dict[tuple[str, bool], pd.DataFrame] = {}
+        # answers for every period at once, per scope (a period change is a lookup); forgotten
+        # whenever the workspace changes on disk (workspace_fingerprint) or on clear_cache()
+        self._answers: dict[Any, Any] = {}
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._fiscal_start = 1
 
     # ---- construction ----
     @classmethod
@@ -179,6 +184,7 @@ class DashboardModel(HasTraits):
             regions = ws.sql("SELECT region_id AS id, name FROM regions ORDER BY region_id")
             segments = ws.sql("SELECT DISTINCT segment FROM payees WHERE segment IS NOT NULL ORDER BY 1")
             name, currency = ws.config.name, ws.config.base_currency
+        self._fiscal_start = fsm
         today = self._as_of()
         lo = span["lo"].iloc[0] if len(span) and not pd.isna(span["lo"].iloc[0]) else today
         hi = min(span["hi"].iloc[0], today) if len(span) and not pd.isna(span["hi"].iloc[0]) else today
@@ -225,17 +231,26 @@ class DashboardModel(HasTraits):
 
     # ---- computing ----
     def refresh(self) -> None:
-        """Recompute tiles, distribution, leaderboard and areas for the current filters."""
+        """Recompute tiles, distribution, leaderboard and areas for the current filters.
+
+        Metrics, benchmarks and areas are computed for every period of the period filter in
+        one query per scope and kept: changing the period is a lookup, and the workspace is
+        not even opened. Everything kept is forgotten as soon as the workspace changes on
+        disk (:func:`~spm_widgets.components.workspace_fingerprint`)."""
         from spm_kernel.periods import parse_period, previous_period
 
-        with read_workspace(self.workspace_path) as ws:
-            fsm = ws.config.fiscal_year_start_month
-            current = parse_period(self.period, fsm)
-            prev = previous_period(current, fsm).period_id
-            scope, label = self.scope_for()
-            kpis = self._kpis(ws, current.period_id, prev, scope)
-            reps = self._reps(ws, current.period_id, scope)
-            improvements = self._improvements(ws, current.period_id, set(reps["payee_id"]))
+        fingerprint = workspace_fingerprint(self.workspace_path)
+        if fingerprint != self._fingerprint:
+            self.clear_cache()
+            self._fingerprint = fingerprint
+        fsm = self._fiscal_start
+        current = parse_period(self.period, fsm)
+        prev = previous_period(current, fsm).period_id
+        scope, label = self.scope_for()
+        with LazyWorkspace(self.workspace_path) as lazy:
+            kpis = self._kpis(lazy, current.period_id, prev, scope)
+            reps = self._reps(lazy, current.period_id, scope)
+            improvements = self._improvements(lazy, current.period_id, set(reps["payee_id"]))
         leaderboard = self._leaderboard(reps)
         with self.hold_trait_notifications():
             self.previous_period = prev
@@ -247,30 +262,46 @@ class DashboardModel(HasTraits):
             self.loaded_at = datetime.now().isoformat(timespec="seconds")
             self.revision += 1
 
-    def _metric_info(self, ws: Any, names: tuple[str, ...]) -> dict[str, Any]:
-        return {n: ws.registry.metrics[n] for n in names if n in ws.registry.metrics}
+    def _kept(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if key not in self._answers:
+            self._answers[key] = compute()
+        return self._answers[key]
 
-    def _kpis(self, ws: Any, period: str, prev: str, scope: str) -> list[dict[str, Any]]:
+    def _periods(self, with_previous: bool = False) -> list[str]:
+        """Every period of the period filter (and, with ``with_previous``, the one before each)."""
+        from spm_kernel.periods import parse_period, previous_period
+
+        out = list(self.period_options)
+        if self.period and self.period not in out:
+            out.append(self.period)
+        if with_previous:
+            out += [previous_period(parse_period(p, self._fiscal_start), self._fiscal_start).period_id for p in out]
+        return list(dict.fromkeys(out))
+
+    def _metric_info(self, lazy: LazyWorkspace, names: tuple[str, ...]) -> dict[str, Any]:
+        known = self._kept("catalogue", lambda: lazy.ws.registry.metrics)
+        return {n: known[n] for n in names if n in known}
+
+    def _kpis(self, lazy: LazyWorkspace, period: str, prev: str, scope: str) -> list[dict[str, Any]]:
         from spm_kernel.benchmarking import team_benchmarks
 
-        info = self._metric_info(ws, TILE_METRICS)
+        info = self._metric_info(lazy, TILE_METRICS)
         names = list(info)
-        frame = ws.metrics(names, by="company", period=[prev, period], scope=scope or None,
-                           as_of=self._as_of())
+        frame = self._kept(("company", scope), lambda: lazy.ws.metrics(
+            names, by="company", period=self._periods(with_previous=True), scope=scope or None,
+            as_of=self._as_of()))
+        frame = frame[frame["period"].isin([prev, period])]
         values = {(r["metric"], r["period"]): r for r in frame.to_dict("records")}
-        if self.team:
-            key = (period, True)
-            if key not in self._team_bench:
-                self._team_bench[key] = team_benchmarks(ws, period, names, as_of=self._as_of())
-            bench = self._team_bench[key]
-            bench = bench[bench["team_id"] == self.team]
-        else:
-            key = (period, False)
-            if key not in self._team_bench:
-                self._team_bench[key] = team_benchmarks(ws, period, names, peer_keys=(), as_of=self._as_of())
-            bench = self._team_bench[key].drop_duplicates("metric")
+        if self.team:  # the team among teams of its segment
+            bench = self._kept(("team_benchmarks", True), lambda: team_benchmarks(
+                lazy.ws, self._periods(), names, as_of=self._as_of()))
+            bench = bench[(bench["period"] == period) & (bench["team_id"] == self.team)]
+        else:  # the median team
+            bench = self._kept(("team_benchmarks", False), lambda: team_benchmarks(
+                lazy.ws, self._periods(), names, peer_keys=(), as_of=self._as_of()))
+            bench = bench[bench["period"] == period].drop_duplicates("metric")
         bench_by = {r["metric"]: r for r in bench.to_dict("records")}
-        currency = ws.config.base_currency
+        currency = self.base_currency
         out = []
         for name in names:
             metric = info[name]
@@ -306,16 +337,18 @@ class DashboardModel(HasTraits):
             })
         return out
 
-    def _reps(self, ws: Any, period: str, scope: str) -> pd.DataFrame:
+    def _reps(self, lazy: LazyWorkspace, period: str, scope: str) -> pd.DataFrame:
         """Payees in scope (every role) with their attainment and win rate, and whether they
         are reps kept by the region and segment filters."""
-        frame = ws.metrics(list(LEADER_METRICS), by="payee", period=period, scope=scope or None,
-                           as_of=self._as_of())
+        frame = self._kept(("payee", scope), lambda: lazy.ws.metrics(
+            list(LEADER_METRICS), by="payee", period=self._periods(), scope=scope or None, as_of=self._as_of()))
+        frame = frame[frame["period"] == period]
         wide = frame.pivot_table(index="payee_id", columns="metric", values="value", aggfunc="first")
         nums = frame[frame["metric"] == "quota_attainment"].set_index("payee_id")
-        people = ws.sql("""SELECT p.payee_id, p.name, p.role, p.team_id, coalesce(t.name, '') AS team,
-                              coalesce(p.region_id, t.region_id) AS region_id, p.segment
-                           FROM payees p LEFT JOIN teams t ON t.team_id = p.team_id""")
+        people = self._kept("people", lambda: lazy.ws.sql(
+            """SELECT p.payee_id, p.name, p.role, p.team_id, coalesce(t.name, '') AS team,
+                      coalesce(p.region_id, t.region_id) AS region_id, p.segment
+               FROM payees p LEFT JOIN teams t ON t.team_id = p.team_id"""))
         out = people[people["payee_id"].isin(wide.index)].set_index("payee_id")
         for name in LEADER_METRICS:
             out[name] = wide[name].reindex(out.index) if name in wide else None
@@ -344,15 +377,16 @@ class DashboardModel(HasTraits):
                          "attainment": _float(rec["quota_attainment"]), "win_rate": _float(rec["win_rate"])})
         return rows
 
-    def _improvements(self, ws: Any, period: str, payees: set[str]) -> list[dict[str, Any]]:
+    def _improvements(self, lazy: LazyWorkspace, period: str, payees: set[str]) -> list[dict[str, Any]]:
         from spm_kernel.benchmarking import areas_for_improvement
 
-        if period not in self._areas:
-            names = [n for n in AREA_METRICS if n in ws.registry.metrics]
-            self._areas[period] = areas_for_improvement(ws, period, level="payee", metrics=names,
-                                                        top=1, as_of=self._as_of())
-        areas = self._areas[period]
-        mine = areas[areas["payee_id"].isin(payees)].copy()
+        def compute() -> pd.DataFrame:
+            names = [n for n in AREA_METRICS if n in lazy.ws.registry.metrics]
+            return areas_for_improvement(lazy.ws, self._periods(), level="payee", metrics=names,
+                                         top=1, as_of=self._as_of())
+
+        areas = self._kept("areas", compute)
+        mine = areas[(areas["period"] == period) & areas["payee_id"].isin(payees)].copy()
         mine["_impact"] = pd.to_numeric(mine["revenue_impact"], errors="coerce")
         mine = mine.sort_values(["_impact", "payee_id"], ascending=[False, True], na_position="last")
         return [{"payee_id": r["payee_id"], "name": r["name"], "team_id": r["team_id"],
@@ -363,9 +397,8 @@ class DashboardModel(HasTraits):
                 for r in mine.to_dict("records")]
 
     def clear_cache(self) -> None:
-        """Forget cached benchmarks (after new data is loaded)."""
-        self._areas.clear()
-        self._team_bench.clear()
+        """Forget every answer kept (the Refresh button; a change on disk does it by itself)."""
+        self._answers.clear()
 
     def kpi(self, metric: str) -> dict[str, Any]:
         for row in self.kpis:
