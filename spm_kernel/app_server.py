@@ -61,6 +61,10 @@ WORKSPACE_ENV = "SPM_WORKSPACE"
 INSTALLED_APPS = Path("share") / "spm-kernel" / "notebooks" / "apps"
 CULL_IDLE_SECONDS = 60
 CULL_INTERVAL_SECONDS = 30
+# Voila replaces a pre-heated kernel a page took after this delay (its default is 1 s): the
+# replacement runs the whole notebook, and on a small machine it would compete for the CPU
+# with the page it was taken for, which is still drawing
+POOL_REFILL_DELAY_SECONDS = 6
 KERNEL_MANAGER = "spm_kernel.app_kernels.AppKernelManager"  # imported by Voila, not here
 # JupyterLab extensions installed beside the apps' dependencies that no app page uses; Voila
 # loads every installed one on every page unless told not to. jupyterlab-plotly renders
@@ -113,6 +117,7 @@ def voila_command(apps_dir: Path, port: int) -> list[str]:
         "--show_tracebacks=False",
         f"--VoilaExecutor.cell_error_instruction={ERROR_INSTRUCTION}",
         "--preheat_kernel=True",
+        f"--VoilaKernelManager.fill_delay={POOL_REFILL_DELAY_SECONDS}",
         f"--VoilaConfiguration.extension_denylist={json.dumps(list(UNUSED_LABEXTENSIONS))}",
         f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
         f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS}",

@@ -77,6 +77,12 @@ def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, c
     page.wait_for_selector(".spm-distribution .js-plotly-plot")  # plotly's bundle loads once per page
     assert page.locator(".spm-distribution .js-plotly-plot").count() == 1
     _check_histogram(page, _buckets(company, period, None))  # drawn from the page's first state
+    # the training section is built with the dashboard (one pre-heated step) and counts the company
+    from spm_widgets.training import training_panel
+
+    totals = training_panel(company).model.totals
+    assert page.inner_text(".spm-training-assigned .spm-kpi-value").replace(",", "") == str(totals["assigned"])
+    assert page.inner_text(".spm-training-overdue .spm-kpi-value").replace(",", "") == str(totals["overdue"])
 
     # Another period: every tile equals the kernel's for that quarter, the chart redraws.
     choose(page, ".spm-filter-period", "2026-Q3")

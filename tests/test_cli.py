@@ -300,7 +300,7 @@ def test_voila_command_hides_tracebacks_culls_preheats_every_app_and_skips_unuse
     cmd = app_server.voila_command(apps, 8999)
     assert cmd[:4] == [sys.executable, "-m", "voila", str(apps)]
     for flag in ("--port=8999", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--no-browser",
-                 "--show_tracebacks=False", "--preheat_kernel=True",
+                 "--show_tracebacks=False", "--preheat_kernel=True", "--VoilaKernelManager.fill_delay=6",
                  "--MappingKernelManager.cull_idle_timeout=60", "--MappingKernelManager.cull_interval=30",
                  '--VoilaConfiguration.extension_denylist=["jupyterlab-plotly"]'):
         assert flag in cmd

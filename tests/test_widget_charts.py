@@ -5,6 +5,8 @@ state a page connecting later draws from). The browser side is checked in the ap
 
 from __future__ import annotations
 
+from typing import Any
+
 import plotly.graph_objects as go
 
 from spm_widgets.charts import BUNDLE_PATH, LOADER_ESM, Chart, PlotlyBundle, plotly_bundle
@@ -12,14 +14,30 @@ from spm_widgets.charts import BUNDLE_PATH, LOADER_ESM, Chart, PlotlyBundle, plo
 
 def test_a_chart_carries_a_loader_and_shares_one_bundle() -> None:
     a, b = Chart(go.Figure(go.Bar(x=["a"], y=[1]))), Chart()
-    assert a._esm == LOADER_ESM and len(a._esm) < 3000  # not the bundle itself
+    assert a._esm == LOADER_ESM and len(a._esm) < 4000  # not the bundle itself
     assert BUNDLE_PATH.stat().st_size > 1_000_000
     assert a._spm_bundle is b._spm_bundle is plotly_bundle()
     assert isinstance(a._spm_bundle, PlotlyBundle) and a._spm_bundle.source == BUNDLE_PATH.read_bytes()
     state = a.get_state()
     assert state["_spm_bundle"] == f"IPY_MODEL_{plotly_bundle().model_id}"
-    assert "source" not in state  # the bytes travel once, in the holder's state
+    assert "source" not in state  # the bytes travel once, from the holder
     assert "spm-chart" in a._dom_classes
+
+
+def test_the_bundle_travels_when_a_page_asks_not_in_the_state() -> None:
+    holder = plotly_bundle()
+    assert "source" not in holder.get_state() and len(holder.get_state()["version"]) > 0
+    sent: list[tuple[Any, Any]] = []
+    holder.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
+    try:
+        holder._handle_custom_msg({"spm_bundle": "something else"}, [])
+        assert sent == []
+        holder._handle_custom_msg({"spm_bundle": "send"}, [])  # what the loader sends
+        ((content, buffers),) = sent
+        assert content == {"spm_bundle": holder.version}
+        assert buffers == [BUNDLE_PATH.read_bytes()]
+    finally:
+        del holder.send
 
 
 def test_the_full_state_follows_updates_in_place() -> None:

@@ -21,7 +21,9 @@ What :class:`Chart` does instead:
   ``initialize`` returns within milliseconds, so anywidget's window is never missed; the loader
   then imports plotly's bundle, **once per page** (a module promise shared by every chart on the
   page, keyed by plotly's version), from one :class:`PlotlyBundle` widget per kernel (the
-  bundle's bytes cross the websocket once, as a binary buffer, not once per figure), and runs
+  bundle's bytes cross the websocket once, as a binary buffer, not once per figure, and only
+  when the page's first chart asks for them: they are not in the widget states a page loads
+  before it draws anything, so numbers and tables show without waiting for 4.9 MB), and runs
   plotly's own ``initialize`` and ``render`` with the same model, once the chart's box is laid
   out (so the figure takes the box's width) and again at the box's new width when it changes;
 * after every change sent to the browser (restyle, relayout, update, traces added, moved or
@@ -64,12 +66,26 @@ async function holderModel(model) {
   }
 }
 
+// the bundle's bytes are not in the holder's state (the page's first widget states would wait
+// for 4.9 MB): the first chart of the page asks the kernel for them in a custom message
+function bundleSource(holder) {
+  return new Promise((resolve) => {
+    const onMessage = (content, buffers) => {
+      if (!content || !content.spm_bundle || !buffers || !buffers.length) return;
+      holder.off("msg:custom", onMessage);
+      resolve(buffers[0]);
+    };
+    holder.on("msg:custom", onMessage);
+    holder.send({ spm_bundle: "send" });
+  });
+}
+
 function plotlyWidget(model) {
   const key = String(model.get("_spm_plotly_version"));
   if (!CACHE.has(key)) {
     CACHE.set(key, (async () => {
       const holder = await holderModel(model);
-      const source = holder.get("source");
+      const source = await bundleSource(holder);
       const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
       try {
         return (await import(url)).default;
@@ -120,11 +136,22 @@ export default () => {
 
 class PlotlyBundle(anywidget.AnyWidget):
     """Holds plotly's widget bundle (``source``, bytes) for the charts of one kernel; it has no
-    view of its own. Use :func:`plotly_bundle`."""
+    view of its own. Use :func:`plotly_bundle`. The bytes are not part of its synced state (a
+    page receives every widget's state before it draws anything): a page's first chart asks
+    for them with the custom message ``{"spm_bundle": "send"}`` and gets them back as the one
+    buffer of ``{"spm_bundle": <version>}``."""
 
     _esm = "export default { render() {} };"
-    source = traitlets.Bytes().tag(sync=True)
+    source = traitlets.Bytes()
     version = traitlets.Unicode().tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_msg(self._on_message)
+
+    def _on_message(self, widget: Any, content: Any, buffers: list[bytes]) -> None:
+        if isinstance(content, dict) and content.get("spm_bundle") == "send":
+            self.send({"spm_bundle": self.version}, buffers=[self.source])
 
 
 _BUNDLE: PlotlyBundle | None = None

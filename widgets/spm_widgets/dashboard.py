@@ -599,8 +599,20 @@ _DASH_CSS = """
 """
 
 
-def dashboard_app(path: str | Path | None = None, period: str | None = None) -> widgets.Widget:
+def dashboard_app(path: str | Path | None = None, period: str | None = None,
+                  with_training: bool = False) -> widgets.Widget | None:
     """The dashboard of the workspace at ``path`` (default ``SPM_WORKSPACE``), or a friendly
-    error panel (the traceback goes to the server log)."""
-    return build_app(lambda: DashboardView(DashboardModel.from_path(path or workspace_path(), period)),
-                     "manager dashboard")
+    error panel (the traceback goes to the server log). ``with_training`` adds the training
+    section (:func:`spm_widgets.training.training_panel`, its own error panel) below it, built
+    in the same step, so a pre-heated kernel has both ready before the page asks."""
+
+    def build() -> widgets.Widget:
+        folder = path or workspace_path()
+        view = DashboardView(DashboardModel.from_path(folder, period))
+        if not with_training:
+            return view
+        from spm_widgets.training import training_panel  # an error panel of its own on failure
+
+        return widgets.VBox([view, training_panel(folder)])
+
+    return build_app(build, "manager dashboard")

@@ -337,8 +337,11 @@ class StatementView(widgets.VBox):
 
     def schedule_downloads(self) -> None:
         """Prepare the PDF/XLSX links just after the page has drawn (on the kernel's event
-        loop), or at once when there is no running loop (headless use)."""
+        loop), or at once when there is no running loop (headless use) or nobody has asked for
+        the page yet (a pre-heated kernel: done before the request, not while the page loads)."""
         import asyncio
+
+        from spm_kernel.auth.app_user import preheating
 
         @guarded(self.errors, "statement downloads")
         def prepare() -> None:
@@ -350,6 +353,8 @@ class StatementView(widgets.VBox):
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            loop = None
+        if loop is None or preheating():
             prepare()
             return
         loop.call_later(0.05, prepare)
