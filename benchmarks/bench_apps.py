@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "widgets"))
 
+from spm_kernel.app_server import POOL_REFILL_DELAY_SECONDS  # noqa: E402
+
 LOAD_TARGET_S = 5.0
 UPDATE_TARGET_S = 0.5
 CHROMIUM = "/usr/bin/chromium"
@@ -282,13 +284,21 @@ def baselines(folder: Path, rep: str, repeats: int, forecast_config: dict[str, A
 
 
 # ---- the browser ----
+LAST_REQUEST = 0.0  # time.monotonic() of the last page request
+
+
 def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int, server_pid: int) -> dict[str, Any]:
     result: dict[str, Any] = {"app": spec.notebook, "loads": [], "updates": [], "updates_exact": [], "error": ""}
     page = None
+    global LAST_REQUEST
     for i in range(loads):
         if page is not None:
             page.close()
-        wait_quiet(server_pid)  # a preheated kernel taken by the last page is replaced in the background
+        # a pre-heated kernel taken by the last page (of any app) is replaced in the background,
+        # starting POOL_REFILL_DELAY_SECONDS after that page's request: let it start, then finish
+        time.sleep(max(0.0, LAST_REQUEST + POOL_REFILL_DELAY_SECONDS + 1.0 - time.monotonic()))
+        wait_quiet(server_pid)
+        LAST_REQUEST = time.monotonic()
         page = browser.new_page(viewport={"width": 1320, "height": 1600})
         clock = time.perf_counter()
         try:
@@ -301,6 +311,10 @@ def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int,
         result["loads"].append(time.perf_counter() - clock)
     assert page is not None
     if spec.select or spec.key or spec.click:
+        # as a user reads the page first: the kernel pool's refill (started by this page's
+        # request) and the page's own drawing are over before the first change
+        time.sleep(max(0.0, LAST_REQUEST + POOL_REFILL_DELAY_SECONDS + 1.0 - time.monotonic()))
+        wait_quiet(server_pid)
         page.wait_for_timeout(500)
         options = page.eval_on_selector_all(f"{spec.select} option", "os => os.map(o => o.value)") if spec.select else []
         for i in range(repeats):

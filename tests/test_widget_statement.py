@@ -165,3 +165,30 @@ def test_who_is_shown_and_friendly_errors(company: Path, monkeypatch: pytest.Mon
     assert len(unpaid) == 1  # some payees (not on a plan) have never been paid
     panel = statement_app(company, payee=str(unpaid["payee_id"].iloc[0]))
     assert "no statement for you yet" in panel.value
+
+
+def test_a_period_shown_before_comes_from_memory_until_the_workspace_changes(
+        company: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    from spm_widgets import components
+
+    model = StatementModel.from_path(company, REP, OPEN, with_downloads=False)
+    model.show(CLOSED, with_downloads=False)
+    opened: list[str] = []
+    real_open = components._open_retrying
+
+    def counting_open(path: str, *args: object) -> object:
+        opened.append(path)
+        return real_open(path, *args)
+
+    monkeypatch.setattr(components, "_open_retrying", counting_open)
+    model.show(OPEN, with_downloads=False)
+    assert opened == [] and model.period == OPEN  # from memory
+    con = duckdb.connect(str(company / "workspace.duckdb"))
+    try:
+        con.execute("UPDATE payees SET name = 'Renamed Payee' WHERE payee_id = ?", [REP])
+    finally:
+        con.close()
+    model.show(CLOSED, with_downloads=False)
+    assert len(opened) == 1 and model.payee_name == "Renamed Payee"  # the change on disk is read

@@ -32,7 +32,7 @@ from traitlets import Dict, HasTraits, Int, List, Unicode
 from spm_widgets.components import (
     STYLE, DataTable, ErrorDisplay, KpiTile, LoadingIndicator, UserFacingError, build_app,
     current_user, esc, format_money, format_pct, guarded, header, read_workspace, section_title,
-    workspace_path, write_workspace,
+    workspace_fingerprint, workspace_path, write_workspace,
 )
 
 LINE_COLUMNS = ("line_id", "line_no", "section", "component", "component_label", "line_type",
@@ -95,6 +95,9 @@ class StatementModel(HasTraits):
         super().__init__(**kwargs)
         self._credits = pd.DataFrame()
         self._statement: Any = None
+        # statements already shown, by period, until the workspace changes on disk
+        self._shown: dict[str, tuple[Any, Any, list[dict[str, Any]], dict[str, Any]]] = {}
+        self._fingerprint: tuple[Any, ...] | None = None
 
     @classmethod
     def from_path(cls, path: str | Path, payee: str, period: str | None = None,
@@ -122,12 +125,23 @@ class StatementModel(HasTraits):
         self.show(period or options[0], with_downloads=with_downloads)
 
     def show(self, period: str, with_downloads: bool = True) -> None:
-        """Build and hold the statement of ``period``."""
-        with read_workspace(self.workspace_path) as ws:
-            st = ws.statement(self.payee_id, period)
-            explanation = ws.run(st.run_id).explain(self.payee_id)
-            inquiries = self._inquiries(ws, st)
-            downloads = self._downloads(st) if with_downloads else {}
+        """Build and hold the statement of ``period`` (a period shown before is taken from
+        memory, with its downloads, unless the workspace changed on disk since)."""
+        fingerprint = workspace_fingerprint(self.workspace_path)
+        if fingerprint != self._fingerprint:
+            self._shown.clear()
+            self._fingerprint = fingerprint
+        if period in self._shown:
+            st, explanation, inquiries, downloads = self._shown[period]
+        else:
+            with read_workspace(self.workspace_path) as ws:
+                st = ws.statement(self.payee_id, period)
+                explanation = ws.run(st.run_id).explain(self.payee_id)
+                inquiries = self._inquiries(ws, st)
+            downloads = {}
+        if with_downloads and not downloads:
+            downloads = self._downloads(st)
+        self._shown[period] = (st, explanation, inquiries, downloads)
         self._statement = st
         main = st.attainment[st.attainment["period_id"] == st.period.period_id]
         attainment = _records(main.head(1))[0] if len(main) else {}
@@ -160,7 +174,17 @@ class StatementModel(HasTraits):
         """Write the statement shown as PDF and XLSX (the kernel's renderers) into
         :attr:`downloads` (base64), for the page's download links."""
         if self._statement is not None and not self.downloads:
-            self.downloads = self._downloads(self._statement)
+            self.set_downloads(self._statement, self._downloads(self._statement))
+
+    def set_downloads(self, statement: Any, downloads: dict[str, dict[str, str]]) -> None:
+        """Show ``downloads`` if ``statement`` is still the one shown, and keep them with it."""
+        if statement is not self._statement:
+            return
+        period = statement.period.period_id
+        if period in self._shown:
+            st, explanation, inquiries, _ = self._shown[period]
+            self._shown[period] = (st, explanation, inquiries, downloads)
+        self.downloads = downloads
 
     def _downloads(self, st: Any) -> dict[str, dict[str, str]]:
         out = {}
@@ -336,9 +360,11 @@ class StatementView(widgets.VBox):
         run()
 
     def schedule_downloads(self) -> None:
-        """Prepare the PDF/XLSX links just after the page has drawn (on the kernel's event
-        loop), or at once when there is no running loop (headless use) or nobody has asked for
-        the page yet (a pre-heated kernel: done before the request, not while the page loads)."""
+        """Prepare the PDF/XLSX links in a worker thread, so the kernel keeps answering the
+        page (a period change while they are written is not queued behind them); their result
+        is applied on the kernel's event loop if the statement shown is still the same one. At
+        once when there is no running loop (headless use) or nobody has asked for the page yet
+        (a pre-heated kernel: done before the request, not while the page loads)."""
         import asyncio
 
         from spm_kernel.auth.app_user import preheating
@@ -357,7 +383,16 @@ class StatementView(widgets.VBox):
         if loop is None or preheating():
             prepare()
             return
-        loop.call_later(0.05, prepare)
+        model, statement = self.model, self.model._statement
+        if statement is None:
+            return
+        written = loop.run_in_executor(None, model._downloads, statement)
+
+        @guarded(self.errors, "statement downloads")
+        def apply(done: Any) -> None:
+            model.set_downloads(statement, done.result())  # ignored if another statement is shown now
+
+        written.add_done_callback(apply)
 
     def _on_grid_select(self, change: Any) -> None:
         rows = change["new"]
