@@ -9,6 +9,7 @@ import asyncio
 import json
 import stat
 import sys
+import threading
 import types
 from pathlib import Path
 from types import SimpleNamespace
@@ -79,6 +80,16 @@ def test_the_cookie_secret_is_created_once_and_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(mode) == 0o600
 
 
+def _run(coroutine: Any) -> Any:
+    """Run ``coroutine`` to the end on a thread of its own (the session's Playwright browser
+    may own this thread's event loop)."""
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
 def _handler(user: JupyterUser | None, headers: dict[str, str]) -> Any:
     return SimpleNamespace(_jupyter_current_user=user, request=SimpleNamespace(headers=HTTPHeaders(headers)))
 
@@ -95,17 +106,17 @@ def test_the_server_writes_the_identity_headers_and_drops_the_browsers(
     provider = SPMIdentityProvider(workspace=str(folder))
     forged = {"X-SPM-Username": "an%20a", "x-spm-user": "P9", "X-SPM-Role": "admin", "Accept": "text/html"}
     handler = _handler(JupyterUser("ria"), forged)
-    assert asyncio.run(provider.get_user(handler)).username == "ria"
+    assert _run(provider.get_user(handler)).username == "ria"
     headers = handler.request.headers
     assert (headers["X-SPM-Username"], headers["X-SPM-User"], headers["X-SPM-Role"]) == ("ria", "P1", "rep")
     assert headers.get_list("X-SPM-User") == ["P1"] and headers["Accept"] == "text/html"
     analyst = _handler(JupyterUser("ana@corp"), {})
-    asyncio.run(provider.get_user(analyst))
+    _run(provider.get_user(analyst))
     assert analyst.request.headers["X-SPM-Username"] == "ana%40corp"  # percent-encoded
     assert analyst.request.headers["X-SPM-User"] == "ana%40corp"  # no payee: the username
     for user in (JupyterUser("gone"), JupyterUser("nobody")):  # deactivated, unknown: no user, no headers
         refused = _handler(user, forged)
-        assert asyncio.run(provider.get_user(refused)) is None
+        assert _run(provider.get_user(refused)) is None
         assert not [h for h in refused.request.headers if h.lower().startswith("x-spm")]
 
     async def nobody(handler: Any) -> None:
@@ -113,7 +124,7 @@ def test_the_server_writes_the_identity_headers_and_drops_the_browsers(
 
     monkeypatch.setattr(provider, "_get_user", nobody)  # no cookie at all
     anonymous = _handler(None, forged)
-    assert asyncio.run(provider.get_user(anonymous)) is None
+    assert _run(provider.get_user(anonymous)) is None
     assert not [h for h in anonymous.request.headers if h.lower().startswith("x-spm")]
 
 
