@@ -467,7 +467,7 @@ def guarded(display: ErrorDisplay, context: str = "") -> Callable[[F], F]:
 
 def build_app(builder: Callable[[], widgets.Widget], context: str = "app") -> widgets.Widget | None:
     """Call ``builder``; on any exception an :func:`error_panel` instead of raising. In a
-    pre-heated app kernel, see :func:`app_on_request`."""
+    pre-heated app kernel the app is shown and ``None`` returned (:func:`app_on_request`)."""
 
     def safe() -> widgets.Widget:
         try:
@@ -639,10 +639,6 @@ class LazyWorkspace:
             self._context = read_workspace(self.path)
             self._ws = self._context.__enter__()
         return self._ws
-
-    @property
-    def opened(self) -> bool:
-        return self._ws is not None
 
     def __enter__(self) -> LazyWorkspace:
         return self

@@ -459,7 +459,7 @@ _DISPUTES_CSS = """
 """
 
 
-def disputes_app(path: str | Path | None = None, actor: str | None = None) -> widgets.Widget:
+def disputes_app(path: str | Path | None = None, actor: str | None = None) -> widgets.Widget | None:
     """The disputes queue of the workspace at ``path`` (default ``SPM_WORKSPACE``), acting as
     ``actor`` (default :func:`analyst_name`), or a friendly error panel. Opens on the disputes
     waiting for an answer when there are any."""

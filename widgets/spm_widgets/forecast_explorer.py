@@ -501,7 +501,7 @@ class ForecastExplorerView(widgets.VBox):
 CONFIG_ENV = "SPM_FORECAST_CONFIG"
 
 
-def forecast_explorer_app(path: str | None = None, **options: Any) -> widgets.Widget:
+def forecast_explorer_app(path: str | None = None, **options: Any) -> widgets.Widget | None:
     """The forecast explorer on the workspace at ``path`` (default: ``SPM_WORKSPACE``), or a
     friendly error panel. ``options`` go to :meth:`ForecastExplorerModel.from_path`; without a
     ``config``, the JSON in ``SPM_FORECAST_CONFIG`` (if set) replaces :data:`APP_CONFIG` (a

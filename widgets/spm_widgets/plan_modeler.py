@@ -793,7 +793,8 @@ class PlanModelerView(widgets.VBox):
         self.runner.wait(timeout)
 
 
-def plan_modeler_app(path: str | None = None, plan: str | None = None, period: str | None = None) -> widgets.Widget:
+def plan_modeler_app(path: str | None = None, plan: str | None = None,
+                     period: str | None = None) -> widgets.Widget | None:
     """The plan modeler on the workspace at ``path`` (default: ``SPM_WORKSPACE``), or a
     friendly error panel (its traceback in the server log under the error id)."""
     return build_app(lambda: PlanModelerView(PlanModelerModel.from_path(path or workspace_path(), plan, period)),

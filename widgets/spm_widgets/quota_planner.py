@@ -407,7 +407,7 @@ class QuotaPlannerView(widgets.VBox):
 
 
 def quota_planner_app(path: str | None = None, fiscal_year: int | None = None, target: str | None = None,
-                      method: str = "historical") -> widgets.Widget:
+                      method: str = "historical") -> widgets.Widget | None:
     """The quota planner on the workspace at ``path`` (default: ``SPM_WORKSPACE``), or a
     friendly error panel."""
     return build_app(lambda: QuotaPlannerView(QuotaPlannerModel.from_path(path or workspace_path(), fiscal_year,

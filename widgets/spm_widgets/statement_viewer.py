@@ -592,7 +592,7 @@ _STATEMENT_CSS = """
 
 
 def statement_app(path: str | Path | None = None, payee: str | None = None,
-                  period: str | None = None) -> widgets.Widget:
+                  period: str | None = None) -> widgets.Widget | None:
     """The statement of ``payee`` (default: :func:`current_user`) in the workspace at ``path``
     (default ``SPM_WORKSPACE``), or a friendly error panel."""
 
