@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +35,10 @@ from spm_widgets.components import (
     current_user, esc, format_money, format_pct, guarded, header, read_workspace, section_title,
     workspace_fingerprint, workspace_path, write_workspace,
 )
+
+# one thread writes every statement's PDF and XLSX, one after the other (WeasyPrint and pango
+# are not run side by side), off the kernel's main thread
+_DOWNLOADS_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spm-statement-downloads")
 
 LINE_COLUMNS = ("line_id", "line_no", "section", "component", "component_label", "line_type",
                 "description", "amount", "currency", "status", "measure", "measure_value",
@@ -177,14 +182,14 @@ class StatementModel(HasTraits):
             self.set_downloads(self._statement, self._downloads(self._statement))
 
     def set_downloads(self, statement: Any, downloads: dict[str, dict[str, str]]) -> None:
-        """Show ``downloads`` if ``statement`` is still the one shown, and keep them with it."""
-        if statement is not self._statement:
-            return
+        """Keep ``downloads`` with ``statement`` (if it is still the one kept for its period)
+        and show them if it is the statement shown."""
         period = statement.period.period_id
-        if period in self._shown:
-            st, explanation, inquiries, _ = self._shown[period]
-            self._shown[period] = (st, explanation, inquiries, downloads)
-        self.downloads = downloads
+        kept = self._shown.get(period)
+        if kept is not None and kept[0] is statement:
+            self._shown[period] = (kept[0], kept[1], kept[2], downloads)
+        if statement is self._statement:
+            self.downloads = downloads
 
     def _downloads(self, st: Any) -> dict[str, dict[str, str]]:
         out = {}
@@ -386,7 +391,7 @@ class StatementView(widgets.VBox):
         model, statement = self.model, self.model._statement
         if statement is None:
             return
-        written = loop.run_in_executor(None, model._downloads, statement)
+        written = loop.run_in_executor(_DOWNLOADS_WRITER, model._downloads, statement)
 
         @guarded(self.errors, "statement downloads")
         def apply(done: Any) -> None:
