@@ -301,7 +301,8 @@ class DataTable(widgets.VBox):
         shown = _grid_frame(self.frame, self.money).rename(columns=self.headers)
         widths = {self.headers.get(k, k): v for k, v in self.column_widths.items()}
         if self.grid is not None and list(self.grid.data.columns) == list(shown.columns):
-            self.grid.clear_selection()
+            if self.grid.selections:  # each message to the grid repaints its canvas in the browser
+                self.grid.clear_selection()
             self.grid.data = shown
         else:
             self.grid = DataGrid(
