@@ -287,6 +287,13 @@ def baselines(folder: Path, rep: str, repeats: int, forecast_config: dict[str, A
 LAST_REQUEST = 0.0  # time.monotonic() of the last page request
 
 
+def wait_for_refill(server_pid: int) -> None:
+    """A pre-heated kernel taken by the last page (of any app) is replaced in the background,
+    starting POOL_REFILL_DELAY_SECONDS after that page's request: let it start, then finish."""
+    time.sleep(max(0.0, LAST_REQUEST + POOL_REFILL_DELAY_SECONDS + 1.0 - time.monotonic()))
+    wait_quiet(server_pid)
+
+
 def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int, server_pid: int) -> dict[str, Any]:
     result: dict[str, Any] = {"app": spec.notebook, "loads": [], "updates": [], "updates_exact": [], "error": ""}
     page = None
@@ -294,10 +301,7 @@ def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int,
     for i in range(loads):
         if page is not None:
             page.close()
-        # a pre-heated kernel taken by the last page (of any app) is replaced in the background,
-        # starting POOL_REFILL_DELAY_SECONDS after that page's request: let it start, then finish
-        time.sleep(max(0.0, LAST_REQUEST + POOL_REFILL_DELAY_SECONDS + 1.0 - time.monotonic()))
-        wait_quiet(server_pid)
+        wait_for_refill(server_pid)
         LAST_REQUEST = time.monotonic()
         page = browser.new_page(viewport={"width": 1320, "height": 1600})
         clock = time.perf_counter()
@@ -311,10 +315,8 @@ def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int,
         result["loads"].append(time.perf_counter() - clock)
     assert page is not None
     if spec.select or spec.key or spec.click:
-        # as a user reads the page first: the kernel pool's refill (started by this page's
-        # request) and the page's own drawing are over before the first change
-        time.sleep(max(0.0, LAST_REQUEST + POOL_REFILL_DELAY_SECONDS + 1.0 - time.monotonic()))
-        wait_quiet(server_pid)
+        # as a user reads the page first: the refill this page's request started is over
+        wait_for_refill(server_pid)
         page.wait_for_timeout(500)
         options = page.eval_on_selector_all(f"{spec.select} option", "os => os.map(o => o.value)") if spec.select else []
         for i in range(repeats):

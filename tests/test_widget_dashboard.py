@@ -251,29 +251,19 @@ def test_answers_are_kept_until_the_workspace_changes(spm_demo_template: Path, t
     workspace (another process) is seen at the next change without pressing Refresh."""
     import shutil
 
-    import duckdb
+    from tests.widget_checks import count_workspace_opens, write_from_another_connection
 
     folder = tmp_path / "company"
     shutil.copytree(spm_demo_template, folder)
     model = DashboardModel.from_path(folder, period=PERIOD, as_of=AS_OF)
     first = model.leaderboard[0]
-    opened: list[str] = []
-    real_open = components._open_retrying
-
-    def counting_open(path: str, *args: Any) -> Any:
-        opened.append(path)
-        return real_open(path, *args)
-
-    monkeypatch.setattr(components, "_open_retrying", counting_open)
+    opened = count_workspace_opens(monkeypatch)
     model.set_filters(period=model.period_options[1])
     model.set_filters(period=PERIOD)
     assert opened == []  # both periods from memory
     assert model.leaderboard[0] == first
-    con = duckdb.connect(str(folder / "workspace.duckdb"))
-    try:
-        con.execute("UPDATE payees SET name = 'Renamed Rep' WHERE payee_id = ?", [first["payee_id"]])
-    finally:
-        con.close()
+    write_from_another_connection(folder, "UPDATE payees SET name = 'Renamed Rep' WHERE payee_id = ?",
+                                  [first["payee_id"]])
     model.set_filters(period=PERIOD)
     assert len(opened) == 1  # the change on disk is noticed: read again
     assert model.leaderboard[0]["name"] == "Renamed Rep"

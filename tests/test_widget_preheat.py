@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import duckdb
 import ipywidgets as widgets
 import pytest
 import voila.utils
@@ -16,6 +15,7 @@ import voila.utils
 from spm_kernel.auth import app_user
 from spm_kernel.workspace import Workspace
 from spm_widgets.components import app_on_request, build_app, workspace_fingerprint
+from tests.widget_checks import write_from_another_connection
 
 
 @pytest.fixture
@@ -66,12 +66,7 @@ def test_a_workspace_written_before_the_request_is_built_again(
     spm_workspace.close()
 
     def another_app_writes() -> None:
-        con = duckdb.connect(str(folder / "workspace.duckdb"))
-        try:
-            con.execute("CREATE TABLE another_apps_note (x INTEGER)")
-            con.execute("INSERT INTO another_apps_note VALUES (1)")
-        finally:
-            con.close()
+        write_from_another_connection(folder, "CREATE TABLE another_apps_note AS SELECT 1 AS x")
 
     before = workspace_fingerprint(folder)
     shown: list[widgets.Widget] = []

@@ -169,26 +169,13 @@ def test_who_is_shown_and_friendly_errors(company: Path, monkeypatch: pytest.Mon
 
 def test_a_period_shown_before_comes_from_memory_until_the_workspace_changes(
         company: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import duckdb
-
-    from spm_widgets import components
+    from tests.widget_checks import count_workspace_opens, write_from_another_connection
 
     model = StatementModel.from_path(company, REP, OPEN, with_downloads=False)
     model.show(CLOSED, with_downloads=False)
-    opened: list[str] = []
-    real_open = components._open_retrying
-
-    def counting_open(path: str, *args: object) -> object:
-        opened.append(path)
-        return real_open(path, *args)
-
-    monkeypatch.setattr(components, "_open_retrying", counting_open)
+    opened = count_workspace_opens(monkeypatch)
     model.show(OPEN, with_downloads=False)
     assert opened == [] and model.period == OPEN  # from memory
-    con = duckdb.connect(str(company / "workspace.duckdb"))
-    try:
-        con.execute("UPDATE payees SET name = 'Renamed Payee' WHERE payee_id = ?", [REP])
-    finally:
-        con.close()
+    write_from_another_connection(company, "UPDATE payees SET name = 'Renamed Payee' WHERE payee_id = ?", [REP])
     model.show(CLOSED, with_downloads=False)
     assert len(opened) == 1 and model.payee_name == "Renamed Payee"  # the change on disk is read

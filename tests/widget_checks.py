@@ -27,3 +27,32 @@ def assert_sendable(root: widgets.Widget) -> int:
             raise AssertionError(f"{type(widget).__name__} cannot be sent to the browser: {exc}") from None
         stack.extend(getattr(widget, "children", ()) or ())
     return len(seen)
+
+
+def count_workspace_opens(monkeypatch: Any) -> list[str]:
+    """From now on, every workspace a widget opens (``spm_widgets.components``) is listed in
+    the returned list."""
+    from spm_widgets import components
+
+    opened: list[str] = []
+    real_open = components._open_retrying
+
+    def counting_open(path: str, *args: Any) -> Any:
+        opened.append(path)
+        return real_open(path, *args)
+
+    monkeypatch.setattr(components, "_open_retrying", counting_open)
+    return opened
+
+
+def write_from_another_connection(folder: Any, sql: str, params: list[Any] | None = None) -> None:
+    """Run one write on the workspace database in ``folder`` as another program would."""
+    import duckdb
+
+    from spm_kernel.workspace import DATABASE_FILE
+
+    con = duckdb.connect(str(folder / DATABASE_FILE))
+    try:
+        con.execute(sql, params or [])
+    finally:
+        con.close()

@@ -484,10 +484,12 @@ def workspace_fingerprint(path: str | os.PathLike[str] | None) -> tuple[Any, ...
     plan files: any write to the workspace changes it (a read does not)."""
     from pathlib import Path
 
+    from spm_kernel.workspace import DATABASE_FILE
+
     if not path:
         return ()
     folder = Path(path)
-    files = [folder / "workspace.duckdb", folder / "workspace.duckdb.wal", *sorted((folder / "plans").glob("*"))]
+    files = [folder / DATABASE_FILE, folder / f"{DATABASE_FILE}.wal", *sorted((folder / "plans").glob("*"))]
     out = []
     for file in files:
         try:
