@@ -64,8 +64,49 @@ def test_data_table_keeps_exact_money_and_selects_rows() -> None:
     # A selection made in the browser (the grid's synced trait) maps to rows of .frame.
     table.grid.selections = [{"r1": 2, "c1": 0, "r2": 0, "c2": 2}]
     assert table.selected_rows == [0, 1, 2]
+    grid = table.grid
     table.set_frame(frame.iloc[:0])
     assert table.selected_rows == [] and table.children[0].value == "Nothing to show."
+    # the grid stays on the page with its headers and no rows (taken off and put back, the
+    # browser lays it out and paints it from nothing again)
+    assert table.children[1] is grid and len(grid.data) == 0 and grid.selections == []
+    table.set_frame(frame)
+    assert table.children == (grid,) and list(grid.data["Amount"]) == [1234.5, -0.05, 10.0]
+
+
+def test_data_table_widths_are_set_from_python_and_only_grow() -> None:
+    frame = pd.DataFrame({"node": ["North", "South"], "payees": [12, 140],
+                          "amount": [Decimal("1234.50"), Decimal("-0.05")], "share": [0.5, None]})
+    table = DataTable(frame, money=["amount"], percent=["share"], headers={"amount": "Amount"})
+    grid = table.grid
+    assert not grid.auto_fit_columns  # the browser's auto-fit resizes every column on every change
+    widths = {col: grid.column_widths.get(col, grid.base_column_size) for col in grid.data.columns}
+    assert widths == table._shown_widths
+    # a column fits its header and its longest value ("-1,234.50" drawn, not "1234.5")
+    assert widths["Amount"] >= 9 * components.GRID_BODY_CHAR_PX + 24
+    assert widths["node"] >= len("North") * components.GRID_BODY_CHAR_PX
+    # the base width is a shared one: fewer columns are resized when the rows are replaced
+    assert grid.base_column_size == components.base_width(list(widths.values()))
+    longer = frame.assign(node=["A much longer region name", "South"])
+    table.set_frame(longer)
+    grown = {col: grid.column_widths.get(col, grid.base_column_size) for col in grid.data.columns}
+    assert grown["node"] > widths["node"]
+    table.set_frame(frame)  # back to short names: the column keeps its width (no resize)
+    assert {col: grid.column_widths.get(col, grid.base_column_size) for col in grid.data.columns} == grown
+    assert table.grid is grid
+    # one width for every column when that makes the table little wider: no column is resized
+    # when the rows are replaced
+    even = DataTable(pd.DataFrame({"a": ["x" * 12], "b": [123456], "c": ["y" * 12]}))
+    assert even.grid.column_widths == {} and even._shown_widths == dict.fromkeys("abc", even.grid.base_column_size)
+    # widths given by the app win
+    fixed = DataTable(frame, column_widths={"node": 300})
+    assert fixed.grid.column_widths.get("node", fixed.grid.base_column_size) == 300
+
+
+def test_base_width_resizes_the_fewest_columns() -> None:
+    assert components.base_width([80, 120, 120, 120, 90]) == 120
+    assert components.base_width([200, 100]) == 200  # a tie: resizing the right column repaints less
+    assert components.base_width([]) == 120
 
 
 def test_kpi_tile_draws_escaped_texts_and_tone() -> None:

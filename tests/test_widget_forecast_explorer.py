@@ -127,3 +127,31 @@ def test_view_filters_and_fan_chart(company: Path, fitted: ForecastExplorerModel
     assert f"{round(model.outlook['expected']):,}" in view.tiles["expected"].value
     view.scope.value = "region:R1"
     assert "Region R1" in view.header.value and model.scope == "region:R1"
+
+
+def test_fan_is_the_samples_grouped_by_hand_and_kept_per_scope(fitted: ForecastExplorerModel) -> None:
+    m = fitted
+    p = m.predictions
+    meta = m.people.set_index("payee_id")
+    team = str(m.people["team"].iloc[0])
+    for scope in ("company", "region:R2", f"team:{team}"):
+        kind, _, value = scope.partition(":")
+        rows = p if scope == "company" else p.loc[(meta[kind].reindex(p["series_id"]).astype(str) == value).to_numpy()]
+        by_hand = rows.groupby(["period", "sample"])["value"].sum().unstack(fill_value=0.0)
+        fan = m.fan(scope)
+        assert [pd.Timestamp(x) for x in fan["x"]] == list(by_hand.index)
+        for q in (10, 25, 50, 75, 90):
+            assert fan[f"p{q}"] == pytest.approx(np.percentile(by_hand.to_numpy(), q, axis=1).tolist())
+        assert fan["mean"] == pytest.approx(by_hand.mean(axis=1).tolist())
+        assert m.fan(scope) is fan  # a window change redraws the same fan
+    # new predictions (a refit) are summed again
+    before = m.predictions
+    try:
+        m.predictions = before.assign(value=before["value"] * 2)
+        per_month = before.groupby("period")["value"].sum() / before["sample"].nunique()
+        assert m.fan("company")["mean"] == pytest.approx((2 * per_month).tolist())
+        ids, matrix = m.window_matrix(m.windows[0])
+        assert matrix.sum() == pytest.approx(2 * before.loc[before["period"] <= pd.Timestamp(
+            m.window_bounds(m.windows[0])[1]), "value"].sum())
+    finally:
+        m.predictions = before

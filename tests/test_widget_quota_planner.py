@@ -96,3 +96,28 @@ def test_a_second_visit_to_the_same_settings_is_cached(spm_demo_template: Path) 
     model.method = "historical"
     model.compute()
     assert model.plan is first and model.seconds < 0.5
+
+
+def test_prepared_methods_are_lookups_until_the_workspace_changes(
+        spm_demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tests.widget_checks import count_workspace_opens, write_from_another_connection
+
+    folder = tmp_path / "company"
+    shutil.copytree(spm_demo_template, folder)
+    model = QuotaPlannerModel.from_path(folder, fiscal_year=2027, target="58000000")
+    assert model.prepare_methods() == [m for m in model.methods if m not in ("historical", "forecast")]
+    opened = count_workspace_opens(monkeypatch)
+    model.method = "even"
+    model.compute()
+    assert opened == [] and model.method_used == "even"  # prepared: no workspace opened
+    with spm_kernel.open(folder, read_only=True) as ws:
+        even = allocate_quotas(ws, fiscal_year=2027, target="58000000", method="even", deal_types=DEAL_TYPES,
+                               overassignment={"team": Decimal("1.00")})
+    assert model.plan.nodes.equals(even.nodes)
+    # another program changes the data: the same settings are allocated again, on the new data
+    bottom_up = model.company["bottom_up"]
+    write_from_another_connection(folder, "UPDATE opportunities SET amount = amount * 2 WHERE is_won")
+    model.compute()
+    assert opened == [str(folder)] and model.company["bottom_up"] != bottom_up

@@ -233,6 +233,56 @@ def _grid_frame(frame: pd.DataFrame, money: Sequence[str]) -> pd.DataFrame:
     return out
 
 
+GRID_BODY_CHAR_PX = 7.0     # ipydatagrid draws cells in 12px sans-serif: about 7 px a character
+GRID_HEADER_CHAR_PX = 8.0   # headers are bold, and carry the sort/filter menu's icon
+GRID_WIDTH_STEP = 10        # widths are rounded up to this, so similar columns share one width
+UNIFORM_WIDER_AT_MOST = 1.3  # every column gets the widest one's width when the table grows by at most
+UNIFORM_TABLE_MAX_PX = 1100  # this much and stays within this width (an app's content is about 1,200 px)
+
+
+def _longest_text(column: pd.Series, kind: str) -> int:
+    """The length of the longest text the grid draws for ``column`` (shown as ``kind``: "money",
+    "percent", "number" or "text"), from the column's extremes, not cell by cell."""
+    values = column.dropna()
+    if values.empty:
+        return 1
+    if kind == "text":
+        return int(values.astype(str).str.len().max())
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    if numbers.empty:
+        return 1
+    largest = float(numbers.abs().max())
+    sign = 1 if bool((numbers < 0).any()) else 0
+    text = f"{largest:,.2f}" if kind == "money" else f"{largest:.1%}" if kind == "percent" \
+        else str(int(largest)) if largest.is_integer() else repr(largest)
+    return len(text) + sign
+
+
+def fitted_widths(shown: pd.DataFrame, kinds: dict[str, str]) -> dict[str, int]:
+    """A width (px) per shown column that fits its header and its longest value, estimated in
+    Python from the data (the browser's own auto-fit measures every cell and resizes every
+    column again each time the rows are replaced, each resize repainting the grid)."""
+    widths: dict[str, int] = {}
+    for col in shown.columns:
+        header_px = len(str(col)) * GRID_HEADER_CHAR_PX + 36
+        body_px = _longest_text(shown[col], kinds.get(col, "text")) * GRID_BODY_CHAR_PX + 24
+        px = min(max(header_px, body_px, 50.0), 400.0)
+        widths[str(col)] = int(-(-px // GRID_WIDTH_STEP) * GRID_WIDTH_STEP)
+    return widths
+
+
+def base_width(widths: list[int]) -> int:
+    """The base column width that leaves the least to repaint when the grid's rows are replaced:
+    the browser then resizes every column whose width differs from the base, and a resize
+    repaints that column and everything right of it."""
+    n = len(widths)
+
+    def repaint(base: int) -> int:
+        return sum(n - i for i, w in enumerate(widths) if w != base)
+
+    return min(sorted(set(widths)), key=repaint) if widths else 120
+
+
 class DataTable(widgets.VBox):
     """A pandas frame in an ``ipydatagrid.DataGrid`` (sortable, filterable, virtualised).
 
@@ -260,6 +310,7 @@ class DataTable(widgets.VBox):
         self.empty_message = empty_message
         self.frame = pd.DataFrame()
         self.grid: Any = None
+        self._shown_widths: dict[str, int] = {}
         self._empty = widgets.HTML()
         self._empty.add_class("spm-table-empty")
         self.add_class("spm-table")
@@ -288,26 +339,71 @@ class DataTable(widgets.VBox):
                 return src
         return shown
 
+    def _kinds(self, shown: pd.DataFrame) -> dict[str, str]:
+        kinds: dict[str, str] = {}
+        for col in shown.columns:
+            source = self._source_column(col)
+            if source in self.percent:
+                kinds[col] = "percent"
+            elif source in self.money or (source in self.frame.columns and pd.api.types.is_float_dtype(shown[col])
+                                          and not pd.api.types.is_float_dtype(self.frame[source])):
+                kinds[col] = "money"  # Decimal money, shown as float
+            elif pd.api.types.is_numeric_dtype(shown[col]):
+                kinds[col] = "number"
+        return kinds
+
+    def _widths(self, shown: pd.DataFrame) -> dict[str, int]:
+        """Each shown column's width: the one given in ``column_widths``, else fitted to the data
+        and never narrower than before (so switching back and forth does not resize); without
+        given widths, one width for all when that costs little room (see ``set_frame``)."""
+        given = {self.headers.get(k, k): v for k, v in self.column_widths.items()}
+        fitted = fitted_widths(shown, self._kinds(shown))
+        before = self._shown_widths if list(self._shown_widths) == list(shown.columns) else {}
+        widths = {col: given.get(col, max(fitted[col], before.get(col, 0))) for col in map(str, shown.columns)}
+        widest, total = max(widths.values()), sum(widths.values())
+        if not given and widest * len(widths) <= min(total * UNIFORM_WIDER_AT_MOST, UNIFORM_TABLE_MAX_PX):
+            return dict.fromkeys(widths, widest)  # one width: replacing the rows resizes no column
+        return widths
+
     def set_frame(self, frame: pd.DataFrame) -> None:
-        """Show ``frame`` (a new grid when the columns change, else the data is replaced)."""
+        """Show ``frame`` (a new grid when the columns change, else the data is replaced).
+
+        Column widths are set from Python, not auto-fitted in the browser, and the grid's base
+        width is the most common one: replacing the rows then resizes (and repaints) as few
+        columns as possible, which is most of what a filter change costs the browser."""
         from ipydatagrid import DataGrid
 
         self.frame = frame.reset_index(drop=True)
         self.selected_rows = []
+        shown = _grid_frame(self.frame, self.money).rename(columns=self.headers)
         if self.frame.empty:
             self._empty.value = esc(self.empty_message)
-            self.children = [self._empty]
+            if self.grid is not None and list(self.grid.data.columns) == list(shown.columns):
+                # the grid stays on the page, with no rows: a grid taken off the page and put back
+                # is laid out and painted from nothing again (a second of canvas work)
+                with self.grid.hold_sync():
+                    if self.grid.selections:
+                        self.grid.clear_selection()
+                    self.grid.data = shown
+                self.children = [self._empty, self.grid]
+            else:
+                self.children = [self._empty]
             return
-        shown = _grid_frame(self.frame, self.money).rename(columns=self.headers)
-        widths = {self.headers.get(k, k): v for k, v in self.column_widths.items()}
+        widths = self._widths(shown)
+        base = base_width(list(widths.values()))
+        resized = {col: w for col, w in widths.items() if w != base}
         if self.grid is not None and list(self.grid.data.columns) == list(shown.columns):
-            if self.grid.selections:  # each message to the grid repaints its canvas in the browser
-                self.grid.clear_selection()
-            self.grid.data = shown
+            with self.grid.hold_sync():  # one message: each message to ipydatagrid repaints its canvas
+                if self.grid.selections:
+                    self.grid.clear_selection()
+                self.grid.data = shown
+                if widths != self._shown_widths:
+                    self.grid.base_column_size = base
+                    self.grid.column_widths = resized
         else:
             self.grid = DataGrid(
-                shown, base_column_size=120, base_row_size=28, base_column_header_size=32,
-                header_visibility="column", auto_fit_columns=not widths, column_widths=widths,
+                shown, base_column_size=base, base_row_size=28, base_column_header_size=32,
+                header_visibility="column", auto_fit_columns=False, column_widths=resized,
                 renderers=self._renderers(shown), selection_mode="row" if self.selectable else "none",
                 layout=widgets.Layout(height=self.grid_height, width="100%"),
                 grid_style={"header_background_color": "#f3f5f8", "background_color": "#ffffff",
@@ -316,6 +412,7 @@ class DataTable(widgets.VBox):
                             "selection_border_color": "#1d4e89"},
             )
             self.grid.observe(self._on_selection, names=["selections"])
+        self._shown_widths = widths
         self.children = [self.grid]
 
     def _on_selection(self, change: Any) -> None:

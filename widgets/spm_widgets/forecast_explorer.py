@@ -156,6 +156,8 @@ class ForecastExplorerModel(HasTraits):
         self.quotas = pd.DataFrame()       # payee_id, period_start, period_end, quota (float)
         self.payees = pd.DataFrame()       # per rep with a quota: quota, expected, p10, p90, p_quota
         self.teams = pd.DataFrame()
+        self._cube: tuple[pd.DataFrame, Any] | None = None  # (predictions, samples_cube())
+        self._fans: tuple[Any, Any, dict[tuple[str, bool], dict[str, Any]]] = (None, None, {})
 
     @classmethod
     def from_path(cls, path: str | Path, forecaster: str | None = None, as_of: str | date | None = None,
@@ -265,13 +267,33 @@ class ForecastExplorerModel(HasTraits):
         kind, _, value = scope.partition(":")
         return (frame[kind].astype(str) == value).to_numpy()
 
+    def samples_cube(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The predictions as one array, built once per set of predictions: ``(ids, months,
+        values, present)`` with ``values[sample, month, payee]`` the sum of the samples' rows and
+        ``present[month, payee]`` whether any row exists (ids and months sorted, samples in
+        order). Every filter change reads it instead of grouping the long table again."""
+        p = self.predictions
+        if self._cube is not None and self._cube[0] is p:
+            return self._cube[1]
+        ids_code, ids = pd.factorize(p["series_id"].astype(object), sort=True)
+        month_code, months = pd.factorize(p["period"], sort=True)
+        sample_code, samples = pd.factorize(p["sample"], sort=True)
+        n_s, n_m, n_i = len(samples), len(months), len(ids)
+        flat = (sample_code.astype(np.int64) * n_m + month_code) * n_i + ids_code
+        values = np.bincount(flat, weights=p["value"].to_numpy(dtype=np.float64), minlength=n_s * n_m * n_i)
+        present = np.bincount(month_code.astype(np.int64) * n_i + ids_code, minlength=n_m * n_i) > 0
+        cube = (np.asarray(ids, dtype=str), pd.DatetimeIndex(months).to_numpy(),
+                values.reshape(n_s, n_m, n_i), present.reshape(n_m, n_i))
+        self._cube = (p, cube)
+        return cube
+
     def window_matrix(self, window: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Joint samples of each payee's bookings in the window: (ids, matrix samples x payees)."""
         start, end = self.window_bounds(window)
-        p = self.predictions
-        inside = (p["period"] >= pd.Timestamp(start)) & (p["period"] <= pd.Timestamp(end))
-        sums = p.loc[inside.to_numpy()].groupby(["sample", "series_id"])["value"].sum().unstack(fill_value=0.0)
-        return sums.columns.to_numpy(dtype=str), sums.to_numpy(dtype=np.float64)
+        ids, months, values, present = self.samples_cube()
+        inside = (months >= np.datetime64(pd.Timestamp(start))) & (months <= np.datetime64(pd.Timestamp(end)))
+        seen = present[inside].any(axis=0)
+        return ids[seen], values[:, inside][:, :, seen].sum(axis=1)
 
     def compute(self) -> None:
         """Outlook of the scope, P(quota) per rep and team, for the selected window."""
@@ -321,23 +343,35 @@ class ForecastExplorerModel(HasTraits):
             }
 
     def fan(self, scope: str | None = None) -> dict[str, Any]:
-        """Monthly actuals and forecast quantiles (P10, P25, P50, P75, P90, mean) of a scope."""
+        """Monthly actuals and forecast quantiles (P10, P25, P50, P75, P90, mean) of a scope
+        (kept per scope until the actuals or the predictions change: a window change redraws
+        the same fan)."""
         scope = scope or self.scope
+        key = (scope, self.fitted)
+        if self._fans[0] is not self.actuals or self._fans[1] is not self.predictions:
+            self._fans = (self.actuals, self.predictions, {})
+        if key not in self._fans[2]:
+            self._fans[2][key] = self._fan(scope)
+        return self._fans[2][key]
+
+    def _fan(self, scope: str) -> dict[str, Any]:
         a = self.actuals
         actual = a.loc[self._scope_mask(a, scope)].groupby("period")["value"].sum() if len(a) else pd.Series(dtype=float)
         actual = actual.iloc[-(HISTORY_SHOWN + HORIZON):]
         out: dict[str, Any] = {"actual_x": [pd.Timestamp(x).to_pydatetime() for x in actual.index],
                                "actual_y": actual.to_numpy(dtype=float).tolist()}
         if self.fitted and len(self.predictions):
-            p = self.predictions
+            ids, months, values, present = self.samples_cube()
             meta = self.people.set_index("payee_id")
-            p = p.assign(team=meta["team"].reindex(p["series_id"]).to_numpy(),
-                         region=meta["region"].reindex(p["series_id"]).to_numpy())
-            totals = p.loc[self._scope_mask(p, scope)].groupby(["period", "sample"])["value"].sum().unstack(fill_value=0.0)
-            qs = np.percentile(totals.to_numpy(), [10, 25, 50, 75, 90], axis=1)
-            out.update({"x": [pd.Timestamp(x).to_pydatetime() for x in totals.index],
+            who = pd.DataFrame({"team": meta["team"].reindex(ids).to_numpy(),
+                                "region": meta["region"].reindex(ids).to_numpy()})
+            mine = self._scope_mask(who, scope)
+            shown = present[:, mine].any(axis=1)
+            totals = values[:, shown][:, :, mine].sum(axis=2)  # samples x months
+            qs = np.percentile(totals, [10, 25, 50, 75, 90], axis=0)
+            out.update({"x": [pd.Timestamp(x).to_pydatetime() for x in months[shown]],
                         "p10": qs[0].tolist(), "p25": qs[1].tolist(), "p50": qs[2].tolist(), "p75": qs[3].tolist(),
-                        "p90": qs[4].tolist(), "mean": totals.mean(axis=1).tolist()})
+                        "p90": qs[4].tolist(), "mean": totals.mean(axis=0).tolist()})
         return out
 
 

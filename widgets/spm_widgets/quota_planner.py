@@ -39,7 +39,7 @@ from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
     DataTable, ErrorDisplay, read_workspace, KpiTile, LoadingIndicator, build_app, esc, format_money, format_pct, header,
-    section_title, style, workspace_path,
+    section_title, style, workspace_fingerprint, workspace_path,
 )
 from spm_widgets.plan_modeler import show_figure
 
@@ -128,37 +128,48 @@ class QuotaPlannerModel(HasTraits):
 
     @property
     def settings_key(self) -> tuple[Any, ...]:
-        return (self.workspace_path, self.fiscal_year, self.target, self.method, self.team_factor)
+        return self._key(self.method)
 
-    def options(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`allocate_quotas` for the current settings."""
+    def _key(self, method: str) -> tuple[Any, ...]:
+        # the workspace's fingerprint: an allocation kept in memory is never one of older data
+        return (self.workspace_path, workspace_fingerprint(self.workspace_path), self.fiscal_year, self.target,
+                method, self.team_factor)
+
+    def options(self, method: str | None = None) -> dict[str, Any]:
+        """The keyword arguments of :func:`allocate_quotas` for the current settings (with
+        another ``method`` if given)."""
+        method = method or self.method
         out: dict[str, Any] = {"fiscal_year": int(self.fiscal_year), "target": Decimal(self.target),
-                               "method": self.method, "deal_types": DEAL_TYPES,
+                               "method": method, "deal_types": DEAL_TYPES,
                                "overassignment": {"team": Decimal(self.team_factor)}}
-        if self.method == "forecast":
+        if method == "forecast":
             out["forecast_options"] = FORECAST_OPTIONS
         return out
 
-    def compute(self) -> Any:
-        """Allocate (or reuse the allocation of the same settings); returns the QuotaPlan."""
-        import time
+    def _allocation(self, method: str) -> tuple[Any, Any]:
+        """The plan and fairness report of ``method`` with the current settings, from memory when
+        the same settings were allocated on the same data."""
         import warnings
 
         from spm_kernel.planning import PlanningWarning, allocate_quotas
 
-        key = self.settings_key
-        clock = time.perf_counter()
-        if key in _CACHE:
-            plan, report = _CACHE[key]
-        else:
+        key = self._key(method)
+        if key not in _CACHE:
             with read_workspace(self.workspace_path) as ws, warnings.catch_warnings():
                 warnings.simplefilter("ignore", PlanningWarning)  # kept in plan.notes, shown on the page
                 warnings.simplefilter("ignore", UserWarning)
-                plan = allocate_quotas(ws, **self.options())
-            report = plan.fairness()
+                plan = allocate_quotas(ws, **self.options(method))
             while len(_CACHE) >= _CACHE_LIMIT:
                 _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = (plan, report)
+            _CACHE[key] = (plan, plan.fairness())
+        return _CACHE[key]
+
+    def compute(self) -> Any:
+        """Allocate (or reuse the allocation of the same settings); returns the QuotaPlan."""
+        import time
+
+        clock = time.perf_counter()
+        plan, report = self._allocation(self.method)
         company = plan.level("company").iloc[0]
         with self.hold_trait_notifications():
             self.plan, self.report = plan, report
@@ -166,10 +177,19 @@ class QuotaPlannerModel(HasTraits):
             self.notes = list(plan.notes)
             self.fairness_summary = {k: float(v) for k, v in report.summary.items()}
             self.seconds = time.perf_counter() - clock
-            self.computed_for = repr(key)
+            self.computed_for = repr(self.settings_key)
             self.company = {"top_down": company.top_down, "bottom_up": company.bottom_up, "gap": company.gap,
                             "gap_pct": float(company.gap_pct), "payees": int(company.payees)}
         return plan
+
+    def prepare_methods(self) -> list[str]:
+        """Allocate every other method that needs no forecast fit with the current settings, so
+        that a first click on one is a lookup (a pre-heated app does this before anybody asks
+        for the page). Returns the methods prepared."""
+        prepared = [m for m in self.methods if m not in (self.method, "forecast")]
+        for method in prepared:
+            self._allocation(method)
+        return prepared
 
     def nodes(self, level: str | None = None) -> pd.DataFrame:
         """The nodes of ``level`` (default: the selected level) of the last allocation."""
@@ -410,5 +430,12 @@ def quota_planner_app(path: str | None = None, fiscal_year: int | None = None, t
                       method: str = "historical") -> widgets.Widget | None:
     """The quota planner on the workspace at ``path`` (default: ``SPM_WORKSPACE``), or a
     friendly error panel."""
-    return build_app(lambda: QuotaPlannerView(QuotaPlannerModel.from_path(path or workspace_path(), fiscal_year,
-                                                                          target, method)), "quota planner")
+    from spm_kernel.auth.app_user import preheating
+
+    def build() -> QuotaPlannerView:
+        view = QuotaPlannerView(QuotaPlannerModel.from_path(path or workspace_path(), fiscal_year, target, method))
+        if preheating():  # nobody is waiting yet: the other methods' first click becomes a lookup
+            view.model.prepare_methods()
+        return view
+
+    return build_app(build, "quota planner")
