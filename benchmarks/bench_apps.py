@@ -3,17 +3,21 @@
 Targets (issue 8): every app shows its content within 5 s of page load; a filter change or a
 slider move updates numbers and charts within 500 ms (median of 10).
 
-What is measured, per app (``spm app`` serving every shipped app, preheated kernels for the
-apps that do not depend on who asks; the rep statement and the disputes queue start a kernel
-per page, as they do for real users):
+What is measured, per app (``spm app`` serving every shipped app from pre-heated kernels; the
+server's ``SPM_USER`` is a rep, whose statement the rep statement shows):
 
 * **load**: from ``page.goto`` to the app's real content being visible (a selector with
   numbers, not HTTP 200); the median of ``--loads`` page loads, each on a fresh page once the
-  machine is quiet again (a preheated kernel taken by a page is replaced in the background).
-* **update**: a filter change or slider move (keyboard/select, as a user would), timed from
-  the input until the watched numbers or chart on the page change; the median of
-  ``--repeats`` changes. The plan modeler has two: the payout curve (redrawn at once) and
-  the exact what-if totals (``ws.compare``, in the background).
+  kernel pool's refill has finished (a pre-heated kernel taken by a page is replaced in the
+  background).
+* **update**: a filter change or slider move (keyboard/select/click, as a user would), timed
+  from the input until the watched numbers on the page change; the median of ``--repeats``
+  changes. The plan modeler's watched figure is its payout curve (redrawn at once); its exact
+  what-if totals (``ws.compare``, in the background) are timed too.
+* **drawn**: the same change, timed until the page has also finished drawing what it changed:
+  the later of the numbers and the last chart redraw (plotly's ``plotly_afterplot``) or grid
+  repaint (a canvas ``drawImage``) that followed the input, once the page has drawn nothing
+  for 0.6 s. This is the figure the 500 ms target is checked against: numbers *and* charts.
 * **baseline** (same run, this process, no browser): for a load, building the app's widgets
   (model and view, what the notebook does in its kernel); for an update, the same change
   made on the model (``set_filters``, ``show``, ``ws.compare``, ``allocate_quotas``, the
@@ -294,8 +298,41 @@ def wait_for_refill(server_pid: int) -> None:
     wait_quiet(server_pid)
 
 
+# Installed in every measured page: when it last redrew a chart or a data grid.
+DRAWN_JS = """
+window.__spmDrawn = { chart: 0, grid: 0 };
+(() => {
+  const drawImage = CanvasRenderingContext2D.prototype.drawImage;
+  CanvasRenderingContext2D.prototype.drawImage = function (...args) {
+    window.__spmDrawn.grid = performance.now();  // ipydatagrid paints through drawImage
+    return drawImage.apply(this, args);
+  };
+  setInterval(() => {
+    for (const gd of document.querySelectorAll(".js-plotly-plot")) {
+      if (!gd.__spmDrawnWatched && typeof gd.on === "function") {
+        gd.__spmDrawnWatched = true;
+        gd.on("plotly_afterplot", () => { window.__spmDrawn.chart = performance.now(); });
+      }
+    }
+  }, 100);
+})();
+"""
+QUIET_S = 0.6  # nothing drawn for this long: the change is drawn
+
+
+def drawn_after(page: Any, start_ms: float, numbers_s: float) -> float:
+    """Seconds from ``start_ms`` (the page's clock at the input) until the page finished drawing
+    the change: the numbers (``numbers_s``) or the last chart or grid drawing, whichever came last."""
+    page.wait_for_function(
+        "([t, quiet]) => performance.now() - Math.max(t, window.__spmDrawn.chart, window.__spmDrawn.grid) > quiet",
+        arg=[start_ms, QUIET_S * 1000], timeout=120_000)
+    last = page.evaluate("() => Math.max(window.__spmDrawn.chart, window.__spmDrawn.grid)")
+    return max(numbers_s, (last - start_ms) / 1000 if last > start_ms else 0.0)
+
+
 def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int, server_pid: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"app": spec.notebook, "loads": [], "updates": [], "updates_exact": [], "error": ""}
+    result: dict[str, Any] = {"app": spec.notebook, "loads": [], "updates": [], "updates_exact": [], "drawn": [],
+                              "error": ""}
     page = None
     global LAST_REQUEST
     for i in range(loads):
@@ -304,6 +341,7 @@ def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int,
         wait_for_refill(server_pid)
         LAST_REQUEST = time.monotonic()
         page = browser.new_page(viewport={"width": 1320, "height": 1600})
+        page.add_init_script(DRAWN_JS)
         clock = time.perf_counter()
         try:
             page.goto(url + f"voila/render/{spec.notebook}", timeout=300_000)
@@ -322,6 +360,7 @@ def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int,
         for i in range(repeats):
             before = page.evaluate(spec.watch)
             exact_before = page.evaluate(spec.watch_exact) if spec.watch_exact else ""
+            start_ms = page.evaluate("() => performance.now()")
             clock = time.perf_counter()
             try:
                 if spec.select:
@@ -336,9 +375,12 @@ def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int,
                     page.click(spec.click[i % len(spec.click)])
                 page.wait_for_function(f"b => {spec.watch} !== b", arg=before, timeout=120_000)
                 result["updates"].append(time.perf_counter() - clock)
+                numbers = time.perf_counter() - clock
                 if spec.watch_exact:
                     page.wait_for_function(f"b => {spec.watch_exact} !== b", arg=exact_before, timeout=300_000)
                     result["updates_exact"].append(time.perf_counter() - clock)
+                    numbers = result["updates_exact"][-1]
+                result["drawn"].append(drawn_after(page, start_ms, numbers))
             except Exception as exc:  # noqa: BLE001 - reported in the table
                 result["error"] = f"no update: {str(exc).splitlines()[0]}"
                 break
@@ -398,28 +440,29 @@ def main() -> None:
     rows, figures = [], {}
     for spec, r in zip(SPECS, results):
         b = base.get(spec.notebook, {})
-        load, upd, exact = median(r["loads"]), median(r["updates"]), median(r["updates_exact"])
+        load, upd, exact, drawn = (median(r["loads"]), median(r["updates"]), median(r["updates_exact"]),
+                                   median(r["drawn"]))
         b_load, b_upd = median(b.get("load", [])), median(b.get("update", []))
         load_ratio = load / b_load if load and b_load else None
-        shown = exact if exact is not None else upd
-        upd_ratio = shown / b_upd if shown and b_upd else None
+        upd_ratio = drawn / b_upd if drawn and b_upd else None
         figures[spec.notebook] = {
             "load_s": load, "load_baseline_s": b_load, "load_ratio": load_ratio, "update_s": upd,
-            "update_exact_s": exact, "update_baseline_s": b_upd, "update_ratio": upd_ratio,
+            "update_exact_s": exact, "update_drawn_s": drawn, "update_baseline_s": b_upd, "update_ratio": upd_ratio,
             "loads": len(r["loads"]), "updates": len(r["updates"]),
             "load_ok": load is not None and load <= LOAD_TARGET_S,
-            "update_ok": (upd <= UPDATE_TARGET_S) if upd is not None else None, "error": r["error"]}
-        rows.append((spec.label, fmt(load), fmt(b_load), fmt(load_ratio, "x"), fmt(upd), fmt(exact), fmt(b_upd),
-                     fmt(upd_ratio, "x"), r["error"]))
-    head = ("app", "load s", "build s (baseline)", "load ratio", "update s", "exact what-if s",
+            "update_ok": (drawn <= UPDATE_TARGET_S) if drawn is not None else None, "error": r["error"]}
+        rows.append((spec.label, fmt(load), fmt(b_load), fmt(load_ratio, "x"), fmt(upd), fmt(exact), fmt(drawn),
+                     fmt(b_upd), fmt(upd_ratio, "x"), r["error"]))
+    head = ("app", "load s", "build s (baseline)", "load ratio", "numbers s", "exact what-if s", "drawn s",
             "model s (baseline)", "update ratio", "note")
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     print()
     print(f"Apps in Chromium on the demo company: content within {LOAD_TARGET_S:.0f} s of page load, "
-          f"updates within {UPDATE_TARGET_S * 1000:.0f} ms; medians of {loads} load(s) and {repeats} change(s)")
+          f"updates drawn within {UPDATE_TARGET_S * 1000:.0f} ms; medians of {loads} load(s) and {repeats} change(s)")
     for line in (head, tuple("-" * w for w in widths), *rows):
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)))
-    print("(update ratio: the exact what-if for the plan modeler, else the update, over the same change on the model)")
+    print("(numbers: until the watched figures change; drawn: until the charts and grids that changed are drawn "
+          "too, checked against the target; update ratio: drawn over the same change on the model)")
     load_avg = os.getloadavg()
     print(f"forecast fit before timing: {base['forecast_fit']['seconds']:.1f} s (cached: {base['forecast_fit']['cached']}); "
           f"CPU: baselines {base_cpu:.1f} s in this process, server + kernels + browser {browser_cpu:.1f} s "

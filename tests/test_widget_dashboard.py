@@ -70,8 +70,10 @@ def test_data_table_keeps_exact_money_and_selects_rows() -> None:
     # the grid stays on the page with its headers and no rows (taken off and put back, the
     # browser lays it out and paints it from nothing again)
     assert table.children[1] is grid and len(grid.data) == 0 and grid.selections == []
+    assert table.children[0].layout.display is None  # the message shows
     table.set_frame(frame)
-    assert table.children == (grid,) and list(grid.data["Amount"]) == [1234.5, -0.05, 10.0]
+    assert table.children == (table.children[0], grid) and list(grid.data["Amount"]) == [1234.5, -0.05, 10.0]
+    assert table.children[0].layout.display == "none"  # the same children: the grid's view is kept
 
 
 def test_data_table_widths_are_set_from_python_and_only_grow() -> None:
@@ -85,8 +87,8 @@ def test_data_table_widths_are_set_from_python_and_only_grow() -> None:
     # a column fits its header and its longest value ("-1,234.50" drawn, not "1234.5")
     assert widths["Amount"] >= 9 * components.GRID_BODY_CHAR_PX + 24
     assert widths["node"] >= len("North") * components.GRID_BODY_CHAR_PX
-    # the base width is a shared one: fewer columns are resized when the rows are replaced
-    assert grid.base_column_size == components.base_width(list(widths.values()))
+    # most columns share the base width: fewer columns are resized when the rows are replaced
+    assert sum(w != grid.base_column_size for w in widths.values()) <= 1
     longer = frame.assign(node=["A much longer region name", "South"])
     table.set_frame(longer)
     grown = {col: grid.column_widths.get(col, grid.base_column_size) for col in grid.data.columns}
@@ -94,19 +96,23 @@ def test_data_table_widths_are_set_from_python_and_only_grow() -> None:
     table.set_frame(frame)  # back to short names: the column keeps its width (no resize)
     assert {col: grid.column_widths.get(col, grid.base_column_size) for col in grid.data.columns} == grown
     assert table.grid is grid
-    # one width for every column when that makes the table little wider: no column is resized
-    # when the rows are replaced
-    even = DataTable(pd.DataFrame({"a": ["x" * 12], "b": [123456], "c": ["y" * 12]}))
-    assert even.grid.column_widths == {} and even._shown_widths == dict.fromkeys("abc", even.grid.base_column_size)
     # widths given by the app win
     fixed = DataTable(frame, column_widths={"node": 300})
     assert fixed.grid.column_widths.get("node", fixed.grid.base_column_size) == 300
 
 
-def test_base_width_resizes_the_fewest_columns() -> None:
-    assert components.base_width([80, 120, 120, 120, 90]) == 120
-    assert components.base_width([200, 100]) == 200  # a tie: resizing the right column repaints less
-    assert components.base_width([]) == 120
+def test_shared_widths_resize_the_fewest_columns_within_the_budget() -> None:
+    # narrow columns take the base width: replacing the rows resizes no column
+    assert components.shared_widths([80, 70, 90, 90, 90, 120, 120, 120, 80]) == (120, [120] * 9)
+    # ... while the table stays within the budget: the widest column is left to resize
+    base, shown = components.shared_widths([100, 140, 110, 100, 110, 110, 100, 110, 100])
+    assert (base, shown) == (110, [110, 140, 110, 110, 110, 110, 110, 110, 110])
+    assert sum([110] * 8 + [140]) <= components.TABLE_BUDGET_PX < 9 * 140
+    # the app's own widths are kept
+    assert components.shared_widths([60, 120, 120], fixed=[True, False, False]) == (120, [60, 120, 120])
+    # a table already wider than the budget is not widened
+    assert components.shared_widths([400, 400, 300, 200]) == (200, [400, 400, 300, 200])
+    assert components.shared_widths([]) == (120, [])
 
 
 def test_kpi_tile_draws_escaped_texts_and_tone() -> None:

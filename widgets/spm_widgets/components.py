@@ -62,7 +62,7 @@ WORKSPACE_ENV = "SPM_WORKSPACE"
 STYLE = """
 <style>
 .spm-app { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  color: #1f2937; max-width: 1240px; margin: 0 auto; padding: 8px 6px 40px; }
+  color: #1f2937; width: 100%; box-sizing: border-box; max-width: 1240px; margin: 0 auto; padding: 8px 6px 40px; }
 .spm-app-header { background: linear-gradient(120deg, #0f2a4a 0%, #1d4e89 100%); color: #fff;
   border-radius: 10px; padding: 16px 24px; }
 .spm-app-header .spm-eyebrow { font-size: 11px; text-transform: uppercase; letter-spacing: 1.2px;
@@ -236,8 +236,7 @@ def _grid_frame(frame: pd.DataFrame, money: Sequence[str]) -> pd.DataFrame:
 GRID_BODY_CHAR_PX = 7.0     # ipydatagrid draws cells in 12px sans-serif: about 7 px a character
 GRID_HEADER_CHAR_PX = 8.0   # headers are bold, and carry the sort/filter menu's icon
 GRID_WIDTH_STEP = 10        # widths are rounded up to this, so similar columns share one width
-UNIFORM_WIDER_AT_MOST = 1.3  # every column gets the widest one's width when the table grows by at most
-UNIFORM_TABLE_MAX_PX = 1100  # this much and stays within this width (an app's content is about 1,200 px)
+TABLE_BUDGET_PX = 1150      # narrow columns are widened while a table stays this wide (an app is 1,240 px)
 
 
 def _longest_text(column: pd.Series, kind: str) -> int:
@@ -271,16 +270,29 @@ def fitted_widths(shown: pd.DataFrame, kinds: dict[str, str]) -> dict[str, int]:
     return widths
 
 
-def base_width(widths: list[int]) -> int:
-    """The base column width that leaves the least to repaint when the grid's rows are replaced:
-    the browser then resizes every column whose width differs from the base, and a resize
-    repaints that column and everything right of it."""
-    n = len(widths)
+def shared_widths(widths: Sequence[int], fixed: Sequence[bool] = ()) -> tuple[int, list[int]]:
+    """``(base, shown)``: the grid's base column width and the widths to draw.
 
-    def repaint(base: int) -> int:
-        return sum(n - i for i, w in enumerate(widths) if w != base)
-
-    return min(sorted(set(widths)), key=repaint) if widths else 120
+    Replacing a grid's rows makes the browser reset every column to the base width and resize
+    the others back, each resize repainting that column's cells (and without a GPU, each cell
+    painted copies the whole canvas). Columns narrower than the base are therefore widened to
+    it (not those in ``fixed``, the app's own widths) while the table stays within
+    :data:`TABLE_BUDGET_PX`, and the base is the one leaving the fewest columns to resize (then
+    the narrowest table)."""
+    if not widths:
+        return 120, []
+    fixed = list(fixed) or [False] * len(widths)
+    limit = max(TABLE_BUDGET_PX, sum(widths))
+    best: tuple[tuple[int, int], int, list[int]] | None = None
+    for base in sorted(set(widths)):
+        shown = [w if keep else max(w, base) for w, keep in zip(widths, fixed)]
+        if sum(shown) > limit:
+            continue
+        key = (sum(w != base for w in shown), sum(shown))
+        if best is None or key < best[0]:
+            best = (key, base, shown)
+    assert best is not None  # the narrowest base widens nothing
+    return best[1], best[2]
 
 
 class DataTable(widgets.VBox):
@@ -311,8 +323,9 @@ class DataTable(widgets.VBox):
         self.frame = pd.DataFrame()
         self.grid: Any = None
         self._shown_widths: dict[str, int] = {}
-        self._empty = widgets.HTML()
+        self._empty = widgets.HTML(layout=widgets.Layout(width="100%"))
         self._empty.add_class("spm-table-empty")
+        self.children = [self._empty]
         self.add_class("spm-table")
         if css_class:
             self.add_class(css_class)
@@ -352,45 +365,45 @@ class DataTable(widgets.VBox):
                 kinds[col] = "number"
         return kinds
 
-    def _widths(self, shown: pd.DataFrame) -> dict[str, int]:
-        """Each shown column's width: the one given in ``column_widths``, else fitted to the data
-        and never narrower than before (so switching back and forth does not resize); without
-        given widths, one width for all when that costs little room (see ``set_frame``)."""
+    def _widths(self, shown: pd.DataFrame) -> tuple[int, dict[str, int]]:
+        """The base width and each shown column's width: the one given in ``column_widths``,
+        else fitted to the data and never narrower than before (switching back and forth does
+        not resize), widened to the base where that costs nothing (:func:`shared_widths`)."""
         given = {self.headers.get(k, k): v for k, v in self.column_widths.items()}
         fitted = fitted_widths(shown, self._kinds(shown))
         before = self._shown_widths if list(self._shown_widths) == list(shown.columns) else {}
-        widths = {col: given.get(col, max(fitted[col], before.get(col, 0))) for col in map(str, shown.columns)}
-        widest, total = max(widths.values()), sum(widths.values())
-        if not given and widest * len(widths) <= min(total * UNIFORM_WIDER_AT_MOST, UNIFORM_TABLE_MAX_PX):
-            return dict.fromkeys(widths, widest)  # one width: replacing the rows resizes no column
-        return widths
+        columns = [str(c) for c in shown.columns]
+        wanted = [given.get(col, max(fitted[col], before.get(col, 0))) for col in columns]
+        base, widths = shared_widths(wanted, [col in given for col in columns])
+        return base, dict(zip(columns, widths))
 
     def set_frame(self, frame: pd.DataFrame) -> None:
         """Show ``frame`` (a new grid when the columns change, else the data is replaced).
 
-        Column widths are set from Python, not auto-fitted in the browser, and the grid's base
-        width is the most common one: replacing the rows then resizes (and repaints) as few
-        columns as possible, which is most of what a filter change costs the browser."""
+        Column widths are set from Python, not auto-fitted in the browser, and most columns
+        share the grid's base width (:func:`shared_widths`): replacing the rows then resizes (and
+        repaints) as few columns as possible, which is most of what a filter change costs the
+        browser."""
         from ipydatagrid import DataGrid
 
         self.frame = frame.reset_index(drop=True)
         self.selected_rows = []
         shown = _grid_frame(self.frame, self.money).rename(columns=self.headers)
+        # The children never change once the grid exists (the message is hidden or shown): a grid
+        # taken off the page and put back, or moved in its box, gets a new view in the browser,
+        # laid out and painted from nothing (a second or two of canvas work).
+        self._empty.value = esc(self.empty_message)
+        self._empty.layout.display = None if self.frame.empty else "none"
         if self.frame.empty:
-            self._empty.value = esc(self.empty_message)
             if self.grid is not None and list(self.grid.data.columns) == list(shown.columns):
-                # the grid stays on the page, with no rows: a grid taken off the page and put back
-                # is laid out and painted from nothing again (a second of canvas work)
-                with self.grid.hold_sync():
+                with self.grid.hold_sync():  # the grid keeps its headers, with no rows
                     if self.grid.selections:
                         self.grid.clear_selection()
                     self.grid.data = shown
-                self.children = [self._empty, self.grid]
-            else:
-                self.children = [self._empty]
+            elif self.grid is not None:
+                self.grid.layout.display = "none"
             return
-        widths = self._widths(shown)
-        base = base_width(list(widths.values()))
+        base, widths = self._widths(shown)
         resized = {col: w for col, w in widths.items() if w != base}
         if self.grid is not None and list(self.grid.data.columns) == list(shown.columns):
             with self.grid.hold_sync():  # one message: each message to ipydatagrid repaints its canvas
@@ -400,6 +413,7 @@ class DataTable(widgets.VBox):
                 if widths != self._shown_widths:
                     self.grid.base_column_size = base
                     self.grid.column_widths = resized
+                self.grid.layout.display = None
         else:
             self.grid = DataGrid(
                 shown, base_column_size=base, base_row_size=28, base_column_header_size=32,
@@ -412,8 +426,8 @@ class DataTable(widgets.VBox):
                             "selection_border_color": "#1d4e89"},
             )
             self.grid.observe(self._on_selection, names=["selections"])
+            self.children = [self._empty, self.grid]
         self._shown_widths = widths
-        self.children = [self.grid]
 
     def _on_selection(self, change: Any) -> None:
         rows: list[int] = []

@@ -444,7 +444,7 @@ class ForecastExplorerView(widgets.VBox):
                              widgets.VBox([section_title("Reps most likely to reach quota"), self.payees])])
         body.add_class("spm-fx-body")
         self.grid = DataTable(money=("quota", "expected", "p10", "p90"), percent=("p_quota",),
-                              headers={"payee_id": "Payee", "name": "Name", "role": "Role", "team": "Team",
+                              headers={"payee_id": "Payee", "name": "Name", "team": "Team",
                                        "region": "Region", "quota": "Quota", "expected": "Expected", "p10": "P10",
                                        "p90": "P90", "p_quota": "P(quota)"}, css_class="spm-fx-grid", height="320px")
         super().__init__([style(), widgets.HTML(FX_CSS), self.header, filters, self.error, tiles, fan, body,
@@ -527,7 +527,7 @@ class ForecastExplorerView(widgets.VBox):
                                       m.teams.loc[m.teams["team"].isin(m.payees.loc[m._scope_mask(m.payees, m.scope), "team"])])
         scoped = m.payees.loc[m._scope_mask(m.payees, m.scope)] if len(m.payees) else m.payees
         self.payees.value = payees_html(scoped)
-        self.grid.set_frame(scoped)
+        self.grid.set_frame(scoped.drop(columns=["role"], errors="ignore"))  # every row is a rep
         source = "read from the cache" if m.from_cache else "fitted"
         self.status.value = f"forecast {source} in {m.fit_seconds:.1f} s"
 
