@@ -367,7 +367,7 @@ def measure_app(browser: Any, url: str, spec: AppSpec, loads: int, repeats: int,
                     if len(options) < 2:
                         result["error"] = "the filter has one option"
                         break
-                    page.select_option(spec.select, options[(i + 1) % len(options)] if i % 2 == 0 else options[0])
+                    page.select_option(spec.select, options[1 + (i // 2) % (len(options) - 1)] if i % 2 == 0 else options[0])
                 elif spec.key:
                     page.focus(spec.key)
                     page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")

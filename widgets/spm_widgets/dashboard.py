@@ -467,8 +467,9 @@ class DashboardView(widgets.VBox):
             headers={"rank": "#", "name": "Rep", "team": "Team", "segment": "Segment",
                      "bookings": "Bookings", "quota": "Quota", "attainment": "Attainment",
                      "win_rate": "Win rate"},
-            column_widths={"rank": 40, "name": 150, "team": 170, "segment": 100, "bookings": 110,
-                           "quota": 110, "attainment": 95, "win_rate": 80},
+            # five columns share the grid's base width: a period change resizes only three
+            column_widths={"rank": 40, "name": 140, "team": 160, "segment": 100, "bookings": 100,
+                           "quota": 100, "attainment": 100, "win_rate": 100},
             height="300px", empty_message="No reps in this selection.")
         self.leaders_summary = widgets.HTML()
         self.leaders_summary.add_class("spm-leaders-summary")
