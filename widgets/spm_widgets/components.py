@@ -334,17 +334,10 @@ class DataTable(widgets.VBox):
     def _renderers(self, shown: pd.DataFrame) -> dict[str, Any]:
         from ipydatagrid import TextRenderer
 
-        renderers: dict[str, Any] = {}
-        for col in shown.columns:
-            source = self._source_column(col)
-            if source in self.percent:
-                renderers[col] = TextRenderer(format=".1%", horizontal_alignment="right", missing="–")
-            elif source in self.money or (source in self.frame.columns
-                                          and self.frame[source].map(lambda v: isinstance(v, Decimal)).any()):
-                renderers[col] = TextRenderer(format=",.2f", horizontal_alignment="right", missing="–")
-            elif pd.api.types.is_numeric_dtype(shown[col]):
-                renderers[col] = TextRenderer(horizontal_alignment="right", missing="–")
-        return renderers
+        formats = {"percent": ".1%", "money": ",.2f", "number": None}
+        return {col: TextRenderer(format=formats[kind], horizontal_alignment="right", missing="–")
+                if formats[kind] else TextRenderer(horizontal_alignment="right", missing="–")
+                for col, kind in self._kinds(shown).items()}
 
     def _source_column(self, shown: str) -> str:
         for src, label in self.headers.items():
@@ -353,6 +346,8 @@ class DataTable(widgets.VBox):
         return shown
 
     def _kinds(self, shown: pd.DataFrame) -> dict[str, str]:
+        """How each shown column is drawn: "percent", "money" (``money`` columns and Decimal
+        ones, which the grid receives as floats), "number"; text columns are not listed."""
         kinds: dict[str, str] = {}
         for col in shown.columns:
             source = self._source_column(col)
@@ -360,7 +355,7 @@ class DataTable(widgets.VBox):
                 kinds[col] = "percent"
             elif source in self.money or (source in self.frame.columns and pd.api.types.is_float_dtype(shown[col])
                                           and not pd.api.types.is_float_dtype(self.frame[source])):
-                kinds[col] = "money"  # Decimal money, shown as float
+                kinds[col] = "money"
             elif pd.api.types.is_numeric_dtype(shown[col]):
                 kinds[col] = "number"
         return kinds
@@ -610,6 +605,28 @@ def workspace_fingerprint(path: str | os.PathLike[str] | None) -> tuple[Any, ...
         else:
             out.append((file.name, stat.st_size, stat.st_mtime_ns))
     return tuple(out)
+
+
+class KeptUntilChanged:
+    """Answers kept in memory until the workspace changes on disk (:func:`workspace_fingerprint`).
+    Call :meth:`check` once per action, before reading ``answers``."""
+
+    def __init__(self) -> None:
+        self.answers: dict[Any, Any] = {}
+        self._fingerprint: tuple[Any, ...] | None = None
+
+    def check(self, path: str | os.PathLike[str] | None) -> None:
+        """Forget every answer if the workspace at ``path`` changed since the last check."""
+        fingerprint = workspace_fingerprint(path)
+        if fingerprint != self._fingerprint:
+            self.answers.clear()
+            self._fingerprint = fingerprint
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """The answer kept under ``key``, computed first if there is none."""
+        if key not in self.answers:
+            self.answers[key] = compute()
+        return self.answers[key]
 
 
 def app_on_request(build: Callable[[], widgets.Widget]) -> widgets.Widget | None:

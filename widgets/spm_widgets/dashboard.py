@@ -44,9 +44,9 @@ import pandas as pd
 from traitlets import Dict, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
-    STYLE, DataTable, ErrorDisplay, KpiTile, LazyWorkspace, LoadingIndicator, build_app, esc,
-    format_money, format_number, format_pct, guarded, header, read_workspace, section_title,
-    workspace_fingerprint, workspace_path,
+    STYLE, DataTable, ErrorDisplay, KeptUntilChanged, KpiTile, LazyWorkspace, LoadingIndicator, build_app,
+    esc, format_money, format_number, format_pct, guarded, header, read_workspace, section_title,
+    workspace_path,
 )
 
 TILE_METRICS: tuple[str, ...] = ("quota_attainment", "share_at_quota", "win_rate", "avg_deal_size",
@@ -147,8 +147,7 @@ class DashboardModel(HasTraits):
         super().__init__(**kwargs)
         # answers for every period at once, per scope (a period change is a lookup); forgotten
         # whenever the workspace changes on disk (workspace_fingerprint) or on clear_cache()
-        self._answers: dict[Any, Any] = {}
-        self._fingerprint: tuple[Any, ...] | None = None
+        self._kept_answers = KeptUntilChanged()
         self._fiscal_start = 1
 
     # ---- construction ----
@@ -239,10 +238,7 @@ class DashboardModel(HasTraits):
         disk (:func:`~spm_widgets.components.workspace_fingerprint`)."""
         from spm_kernel.periods import parse_period, previous_period
 
-        fingerprint = workspace_fingerprint(self.workspace_path)
-        if fingerprint != self._fingerprint:
-            self.clear_cache()
-            self._fingerprint = fingerprint
+        self._kept_answers.check(self.workspace_path)
         fsm = self._fiscal_start
         current = parse_period(self.period, fsm)
         prev = previous_period(current, fsm).period_id
@@ -263,9 +259,7 @@ class DashboardModel(HasTraits):
             self.revision += 1
 
     def _kept(self, key: Any, compute: Callable[[], Any]) -> Any:
-        if key not in self._answers:
-            self._answers[key] = compute()
-        return self._answers[key]
+        return self._kept_answers.get(key, compute)
 
     def _periods(self, with_previous: bool = False) -> list[str]:
         """Every period of the period filter (and, with ``with_previous``, the one before each)."""
@@ -398,7 +392,7 @@ class DashboardModel(HasTraits):
 
     def clear_cache(self) -> None:
         """Forget every answer kept (the Refresh button; a change on disk does it by itself)."""
-        self._answers.clear()
+        self._kept_answers.answers.clear()
 
     def kpi(self, metric: str) -> dict[str, Any]:
         for row in self.kpis:

@@ -157,7 +157,7 @@ class ForecastExplorerModel(HasTraits):
         self.payees = pd.DataFrame()       # per rep with a quota: quota, expected, p10, p90, p_quota
         self.teams = pd.DataFrame()
         self._cube: tuple[pd.DataFrame, Any] | None = None  # (predictions, samples_cube())
-        self._fans: tuple[Any, Any, dict[tuple[str, bool], dict[str, Any]]] = (None, None, {})
+        self._fans: tuple[Any, Any, dict[str, dict[str, Any]]] = (None, None, {})
 
     @classmethod
     def from_path(cls, path: str | Path, forecaster: str | None = None, as_of: str | date | None = None,
@@ -347,12 +347,11 @@ class ForecastExplorerModel(HasTraits):
         (kept per scope until the actuals or the predictions change: a window change redraws
         the same fan)."""
         scope = scope or self.scope
-        key = (scope, self.fitted)
         if self._fans[0] is not self.actuals or self._fans[1] is not self.predictions:
-            self._fans = (self.actuals, self.predictions, {})
-        if key not in self._fans[2]:
-            self._fans[2][key] = self._fan(scope)
-        return self._fans[2][key]
+            self._fans = (self.actuals, self.predictions, {})  # fitting replaces the predictions
+        if scope not in self._fans[2]:
+            self._fans[2][scope] = self._fan(scope)
+        return self._fans[2][scope]
 
     def _fan(self, scope: str) -> dict[str, Any]:
         a = self.actuals

@@ -31,9 +31,9 @@ import pandas as pd
 from traitlets import Dict, HasTraits, Int, List, Unicode
 
 from spm_widgets.components import (
-    STYLE, DataTable, ErrorDisplay, KpiTile, LoadingIndicator, UserFacingError, build_app,
-    current_user, esc, format_money, format_pct, guarded, header, read_workspace, section_title,
-    workspace_fingerprint, workspace_path, write_workspace,
+    STYLE, DataTable, ErrorDisplay, KeptUntilChanged, KpiTile, LoadingIndicator, UserFacingError,
+    build_app, current_user, esc, format_money, format_pct, guarded, header, read_workspace,
+    section_title, workspace_path, write_workspace,
 )
 
 # one thread writes every statement's PDF and XLSX, one after the other (WeasyPrint and pango
@@ -101,8 +101,7 @@ class StatementModel(HasTraits):
         self._credits = pd.DataFrame()
         self._statement: Any = None
         # statements already shown, by period, until the workspace changes on disk
-        self._shown: dict[str, tuple[Any, Any, list[dict[str, Any]], dict[str, Any]]] = {}
-        self._fingerprint: tuple[Any, ...] | None = None
+        self._shown = KeptUntilChanged()  # period -> (statement, explanation, inquiries, downloads)
 
     @classmethod
     def from_path(cls, path: str | Path, payee: str, period: str | None = None,
@@ -132,12 +131,9 @@ class StatementModel(HasTraits):
     def show(self, period: str, with_downloads: bool = True) -> None:
         """Build and hold the statement of ``period`` (a period shown before is taken from
         memory, with its downloads, unless the workspace changed on disk since)."""
-        fingerprint = workspace_fingerprint(self.workspace_path)
-        if fingerprint != self._fingerprint:
-            self._shown.clear()
-            self._fingerprint = fingerprint
-        if period in self._shown:
-            st, explanation, inquiries, downloads = self._shown[period]
+        self._shown.check(self.workspace_path)
+        if period in self._shown.answers:
+            st, explanation, inquiries, downloads = self._shown.answers[period]
         else:
             with read_workspace(self.workspace_path) as ws:
                 st = ws.statement(self.payee_id, period)
@@ -146,7 +142,7 @@ class StatementModel(HasTraits):
             downloads = {}
         if with_downloads and not downloads:
             downloads = self._downloads(st)
-        self._shown[period] = (st, explanation, inquiries, downloads)
+        self._shown.answers[period] = (st, explanation, inquiries, downloads)
         self._statement = st
         main = st.attainment[st.attainment["period_id"] == st.period.period_id]
         attainment = _records(main.head(1))[0] if len(main) else {}
@@ -185,9 +181,9 @@ class StatementModel(HasTraits):
         """Keep ``downloads`` with ``statement`` (if it is still the one kept for its period)
         and show them if it is the statement shown."""
         period = statement.period.period_id
-        kept = self._shown.get(period)
+        kept = self._shown.answers.get(period)
         if kept is not None and kept[0] is statement:
-            self._shown[period] = (kept[0], kept[1], kept[2], downloads)
+            self._shown.answers[period] = (kept[0], kept[1], kept[2], downloads)
         if statement is self._statement:
             self.downloads = downloads
 
