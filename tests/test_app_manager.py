@@ -109,3 +109,44 @@ def test_dashboard_numbers_follow_the_filters(server: AppServer, browser: Any, c
     assert shown and shown <= set(areas["payee_id"])
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "manager_dashboard.png"), full_page=True)
+
+
+# Every canvas of the leaderboard's grid as a PNG data URL, once two reads 300 ms apart agree
+# (the grid has painted what the last message asked for).
+GRID_PIXELS_JS = """async () => {
+  const read = () => [...document.querySelectorAll('.spm-leaderboard canvas')].map(c => c.toDataURL());
+  let last = read();
+  for (let i = 0; i < 40; i++) {
+    await new Promise(r => setTimeout(r, 300));
+    const now = read();
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  return null;
+}"""
+
+
+def test_grid_paint_same_pixels(server: AppServer, browser: Any, company: Path) -> None:
+    """spm_widgets.grid_paint queues each region's cell copies: the leaderboard repaints with
+    them queued exactly as lumino paints it cell by cell (``window.spmGridPaint = "off"``)."""
+    page = browser.new_page(viewport={"width": 1320, "height": 1000})
+    page.set_default_timeout(PAGE_MS)
+    page.goto(server.url + f"voila/render/{APP}", timeout=PAGE_MS)
+    page.wait_for_selector(".spm-leaderboard .ipydatagrid-widget canvas", timeout=PAGE_MS)
+    page.wait_for_function("() => window.spmGridPaint !== undefined", timeout=PAGE_MS)
+    assert page.evaluate("() => window.spmGridPaint") == "queued"  # lumino's DataGrid was found and wrapped
+
+    def show(period: str) -> list[str]:
+        choose(page, ".spm-filter-period", period)
+        _wait_for_tiles(page, _expected_tiles(company, period, None), server)
+        pixels = page.evaluate(GRID_PIXELS_JS)
+        assert pixels, "the leaderboard never stopped repainting"
+        return list(pixels)
+
+    show("2026-Q2")  # the columns reach the widths both quarters need (widths only grow)
+    queued = show("2026-Q3")
+    page.evaluate("() => { window.spmGridPaint = 'off'; }")
+    other = show("2026-Q2")
+    cell_by_cell = show("2026-Q3")
+    assert other != queued  # the pixels compared are the grid's rows, which differ by quarter
+    assert cell_by_cell == queued

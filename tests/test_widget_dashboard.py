@@ -71,8 +71,9 @@ def test_data_table_keeps_exact_money_and_selects_rows() -> None:
     # browser lays it out and paints it from nothing again)
     assert table.children[1] is grid and len(grid.data) == 0 and grid.selections == []
     assert table.children[0].layout.display is None  # the message shows
+    children = table.children
     table.set_frame(frame)
-    assert table.children == (table.children[0], grid) and list(grid.data["Amount"]) == [1234.5, -0.05, 10.0]
+    assert table.children == children and table.children[1] is grid and list(grid.data["Amount"]) == [1234.5, -0.05, 10.0]
     assert table.children[0].layout.display == "none"  # the same children: the grid's view is kept
 
 
@@ -99,6 +100,23 @@ def test_data_table_widths_are_set_from_python_and_only_grow() -> None:
     # widths given by the app win
     fixed = DataTable(frame, column_widths={"node": 300})
     assert fixed.grid.column_widths.get("node", fixed.grid.base_column_size) == 300
+
+
+def test_data_table_puts_the_grid_paint_beside_its_grid() -> None:
+    """Each grid comes with the invisible GridPaint that finds lumino's DataGrid through it (the
+    browser test test_grid_paint_same_pixels checks what it does to the pixels)."""
+    from spm_widgets.grid_paint import GridPaint
+
+    table = DataTable(pd.DataFrame({"node": ["North"], "payees": [12]}))
+    painter = table.children[-1]
+    assert isinstance(painter, GridPaint) and painter.grid is table.grid
+    assert painter.layout.display == "none"
+    assert painter.get_state()["grid"] == f"IPY_MODEL_{table.grid.model_id}"  # sent as a widget reference
+    children = table.children
+    table.set_frame(pd.DataFrame({"node": ["South"], "payees": [3]}))  # same columns: same grid, same children
+    assert table.children == children
+    table.set_frame(pd.DataFrame({"team": ["T1"]}))  # other columns: a new grid and its own GridPaint
+    assert table.children[-1].grid is table.grid is not painter.grid
 
 
 def test_shared_widths_resize_the_fewest_columns_within_the_budget() -> None:

@@ -48,6 +48,8 @@ import ipywidgets as widgets
 import pandas as pd
 from traitlets import Bool, Enum, List, Unicode
 
+from .grid_paint import GridPaint
+
 log = logging.getLogger("spm_widgets")
 if not log.handlers:  # the kernel's own stderr (the server log), never the page's output area
     _handler = logging.StreamHandler(sys.__stderr__)
@@ -421,7 +423,7 @@ class DataTable(widgets.VBox):
                             "selection_border_color": "#1d4e89"},
             )
             self.grid.observe(self._on_selection, names=["selections"])
-            self.children = [self._empty, self.grid]
+            self.children = [self._empty, self.grid, GridPaint(self.grid)]
         self._shown_widths = widths
 
     def _on_selection(self, change: Any) -> None:
