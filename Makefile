@@ -22,7 +22,7 @@ PLUGIN_FILES := $(shell find plugins -type f \( -name '*.py' -o -name '*.toml' -
 SYSTEM_PACKAGES_APP := libopenblas-dev libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig fonts-dejavu-core fonts-liberation
 SYSTEM_PACKAGES_TEST := $(SYSTEM_PACKAGES_APP) chromium postgresql poppler-utils
 
-export PYTENSOR_FLAGS := compiledir=$(CURDIR)/$(CACHE)/pytensor
+export PYTENSOR_FLAGS := base_compiledir=$(CURDIR)/$(CACHE)/pytensor
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: app test install test-install system-deps-test system-deps-app demo bench-quick clean help

@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "widgets"))
 
 from spm_kernel.app_server import POOL_REFILL_DELAY_SECONDS  # noqa: E402
+from spm_kernel.pytensor_setup import keep_compiled_code_in  # noqa: E402
 
 LOAD_TARGET_S = 5.0
 UPDATE_TARGET_S = 0.5
@@ -402,7 +403,7 @@ def main() -> None:
     loads = args.loads or (1 if args.quick else 3)
     repeats = args.repeats or (3 if args.quick else 10)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PYTENSOR_FLAGS", f"compiledir={ROOT / '.cache' / 'pytensor'}")
+    keep_compiled_code_in(ROOT / ".cache" / "pytensor")
     from spm_widgets.forecast_explorer import APP_CONFIG
 
     folder = demo_company(args.workdir)

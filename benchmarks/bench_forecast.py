@@ -37,11 +37,10 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 
+from spm_kernel.pytensor_setup import keep_compiled_code_in
+
 REPO = Path(__file__).resolve().parents[1]
-if "compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):
-    os.environ["PYTENSOR_FLAGS"] = ",".join(
-        [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
-        + [f"compiledir={REPO / '.cache' / 'pytensor'}"])  # OpenBLAS: the plugin links it on import
+keep_compiled_code_in(REPO / ".cache" / "pytensor")  # OpenBLAS: the plugin links it on import
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

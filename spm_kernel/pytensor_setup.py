@@ -40,3 +40,17 @@ def link_openblas() -> bool:
         return False
     os.environ["PYTENSOR_FLAGS"] = ",".join([*flags, "blas__ldflags=-lopenblas"])
     return True
+
+
+def keep_compiled_code_in(folder: str | os.PathLike[str]) -> bool:
+    """Set ``base_compiledir=folder`` in ``PYTENSOR_FLAGS`` unless a compile folder is set (or
+    PyTensor is imported). PyTensor keeps its C modules *and* its numba cache (nutpie's models)
+    under ``base_compiledir``; ``compiledir`` alone leaves the numba cache in ``~/.pytensor``.
+    True when ``folder`` is now PyTensor's base compile folder."""
+    flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
+    if any(f.strip().split("=")[0] in ("base_compiledir", "compiledir") for f in flags):
+        return any(f.strip() == f"base_compiledir={folder}" for f in flags)
+    if "pytensor" in sys.modules:
+        return False
+    os.environ["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={folder}"])
+    return True

@@ -41,7 +41,7 @@ def server(company: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     root = tmp_path_factory.mktemp("app-forecast-server")
     cache = Path(__file__).resolve().parents[1] / ".cache" / "pytensor"
     running = start_server(company, apps_folder(root / "apps", ["forecast.ipynb"]), root / "server.log",
-                           env={"SPM_FORECAST_CONFIG": json.dumps(TINY), "PYTENSOR_FLAGS": f"compiledir={cache}"})
+                           env={"SPM_FORECAST_CONFIG": json.dumps(TINY), "PYTENSOR_FLAGS": f"base_compiledir={cache}"})
     yield running
     stop_server(running)
 

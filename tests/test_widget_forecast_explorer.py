@@ -5,7 +5,6 @@ cache, and commit / expected / best case and P(quota) recomputed by hand from th
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 
@@ -14,11 +13,9 @@ import pandas as pd
 import pytest
 
 import spm_kernel
+from spm_kernel.pytensor_setup import keep_compiled_code_in
 
-if "compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):  # compiled models cached in the repo
-    os.environ["PYTENSOR_FLAGS"] = ",".join(
-        [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
-        + [f"compiledir={Path(__file__).resolve().parents[1] / '.cache' / 'pytensor'}"])
+keep_compiled_code_in(Path(__file__).resolve().parents[1] / ".cache" / "pytensor")  # compiled models cached in the repo
 
 from spm_widgets.forecast_explorer import (  # noqa: E402
     ForecastExplorerModel, ForecastExplorerView, add_months, quarter_start, teams_html,

@@ -7,15 +7,13 @@ This must happen before PyTensor is first imported, hence at the top of this fil
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
+from spm_kernel.pytensor_setup import keep_compiled_code_in
+
 _REPO = Path(__file__).resolve().parents[3]
-if "compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):
-    _flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
-    _flags.append(f"compiledir={_REPO / '.cache' / 'pytensor'}")
-    os.environ["PYTENSOR_FLAGS"] = ",".join(_flags)  # OpenBLAS: the plugin links it on import
+keep_compiled_code_in(_REPO / ".cache" / "pytensor")  # OpenBLAS: the plugin links it on import
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
