@@ -6,8 +6,9 @@ of a closed deal while it was open, with ``stage``, ``age_days``, ``segment``, `
 ``owner_id``, ``won`` (1/0) and ``days_to_close``.
 
 * **Win probability** (hierarchical logistic): ``logit P(won) = b0 + stage + age_bucket +
-  size_bucket + segment + owner``, every effect a partially pooled group (non-centred, its
-  spread learned). Snapshots are aggregated to binomial counts per cell, which is exact for
+  size_bucket + segment + owner``, every effect a partially pooled group with its spread
+  learned (levels with data centred and summing to zero; levels without, such as
+  ``(other)``, drawn around the base). Snapshots are aggregated to binomial counts per cell, which is exact for
   this likelihood and keeps sampling fast however many deals there are.
 * **Time to close** of deals that are won: ``log(days from the snapshot to the close) ~
   Normal(c0 + stage + age_bucket + segment, sigma)``, fitted from per-cell sufficient
@@ -114,25 +115,41 @@ def build_model(training: pd.DataFrame, lv: Levels, config: PipelineConfig) -> p
     coords = {"stage": lv.stages, "age_bucket": np.arange(n_age), "size_bucket": np.arange(n_size),
               "segment": lv.segments, "owner": lv.owners}
     with pm.Model(coords=coords) as model:
-        def effect(name: str, dim: str, sd: float) -> pt.TensorVariable:
+        def effect(name: str, dim: str, sd: float, used: np.ndarray) -> pt.TensorVariable:
+            # Levels with data (``used``: the level of each likelihood row) are centred: many
+            # snapshots pin each of them (non-centred, a chain could drift into the funnel of
+            # a spread near zero: R-hat above 2). Their effects sum to zero, so the base alone
+            # is their average (with free means, the base and each group's mean formed a
+            # ridge). Levels without data, such as "(other)" (every stage, segment or owner
+            # unseen in training), are non-centred draws around the base: the pooled mean,
+            # with the group's spread.
             spread = pm.HalfNormal(f"{name}_sd", sd)
-            return pm.Deterministic(name, pm.Normal(f"{name}_z", 0, 1, dims=dim) * spread, dims=dim)
+            seen = np.unique(used)
+            unseen = np.setdiff1d(np.arange(len(coords[dim])), seen)
+            value = pt.zeros(len(coords[dim]))
+            if len(seen) > 1:
+                value = pt.set_subtensor(value[seen], pm.ZeroSumNormal(f"{name}_seen", sigma=spread,
+                                                                       shape=len(seen)))
+            if len(unseen):
+                value = pt.set_subtensor(value[unseen], spread * pm.Normal(f"{name}_unseen_z", 0, 1,
+                                                                           shape=len(unseen)))
+            return pm.Deterministic(name, value, dims=dim)
 
         b0 = pm.Normal("win_base", 0, 1.5)
-        w_stage = effect("win_stage", "stage", pri.effect_sd)
-        w_age = effect("win_age", "age_bucket", pri.effect_sd)
-        w_size = effect("win_size", "size_bucket", pri.effect_sd)
-        w_seg = effect("win_segment", "segment", pri.effect_sd)
-        w_owner = effect("win_owner", "owner", pri.owner_sd)
+        w_stage = effect("win_stage", "stage", pri.effect_sd, cells["stage"].to_numpy())
+        w_age = effect("win_age", "age_bucket", pri.effect_sd, cells["age"].to_numpy())
+        w_size = effect("win_size", "size_bucket", pri.effect_sd, cells["size"].to_numpy())
+        w_seg = effect("win_segment", "segment", pri.effect_sd, cells["segment"].to_numpy())
+        w_owner = effect("win_owner", "owner", pri.owner_sd, cells["owner"].to_numpy())
         logit = (b0 + w_stage[cells["stage"].to_numpy()] + w_age[cells["age"].to_numpy()]
                  + w_size[cells["size"].to_numpy()] + w_seg[cells["segment"].to_numpy()]
                  + w_owner[cells["owner"].to_numpy()])
         pm.Binomial("wins", n=cells["n"].to_numpy(), logit_p=logit, observed=cells["wins"].to_numpy())
 
         c0 = pm.Normal("close_base", np.log(60.0), 1.5)
-        c_stage = effect("close_stage", "stage", pri.cycle_sd)
-        c_age = effect("close_age", "age_bucket", pri.cycle_sd)
-        c_seg = effect("close_segment", "segment", pri.cycle_sd)
+        c_stage = effect("close_stage", "stage", pri.cycle_sd, tc["stage"].to_numpy())
+        c_age = effect("close_age", "age_bucket", pri.cycle_sd, tc["age"].to_numpy())
+        c_seg = effect("close_segment", "segment", pri.cycle_sd, tc["segment"].to_numpy())
         sigma = pm.HalfNormal("close_sigma", pri.cycle_sd)
         if len(tc):
             mu = (c0 + c_stage[tc["stage"].to_numpy()] + c_age[tc["age"].to_numpy()]
@@ -175,7 +192,7 @@ class PipelineModel(ModelBuilder[PipelineConfig]):
     """Model B. ``fit(training)`` then ``simulate(open_deals, as_of, window_end)``."""
 
     name: ClassVar[str] = "pipeline"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: centred effects; the seen levels' sum to zero
     config_class = PipelineConfig
 
     def hash_data(self, data: pd.DataFrame) -> str:

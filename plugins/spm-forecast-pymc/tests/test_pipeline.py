@@ -53,3 +53,18 @@ def test_commit_best_case_expected_with_probabilities(fitted_pipeline, company_w
     assert out.loc["commit", "probability_at_least"] >= 0.9
     assert out.loc["best case", "probability_at_least"] <= 0.11
     assert out.loc["commit", "amount"] >= 1000.0  # booked to date is certain
+
+
+def test_seen_levels_sum_to_zero_and_other_is_the_pooled_mean(fitted_pipeline):
+    """The base is the average of the levels seen in training (no ridge between the base and
+    each group's mean); "(other)", never seen, is drawn around the base with the group's spread."""
+    post = fitted_pipeline.idata.posterior
+    for name in ("win_stage", "win_segment", "win_owner", "close_stage"):
+        dim = post[name].dims[-1]
+        values = post[name].stack(sample=("chain", "draw")).transpose("sample", dim).values
+        seen = values[:, :-1]  # "(other)" is the last level; the synthetic company uses every other one
+        np.testing.assert_allclose(seen.sum(axis=1), 0.0, atol=1e-8)
+        other = values[:, -1]
+        spread = post[f"{name}_sd"].values.reshape(-1)
+        assert abs(other.mean()) < 3 * spread.mean()
+        assert other.std() > seen.std(axis=0).max()  # no data: only the group's spread
