@@ -96,8 +96,9 @@ def baselines(train: pd.DataFrame, h: int) -> dict[str, dict[str, np.ndarray]]:
     from statsforecast.models import AutoARIMA, AutoETS, SeasonalNaive
 
     df = train.rename(columns={"series_id": "unique_id", "period": "ds", "value": "y"})[["unique_id", "ds", "y"]]
+    # every core: AutoARIMA's search is most of a part's time (1.4 s per 3-year series)
     sf = StatsForecast(models=[SeasonalNaive(12), AutoETS(season_length=12), AutoARIMA(season_length=12)],
-                       freq="MS", n_jobs=1)
+                       freq="MS", n_jobs=-1)
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
