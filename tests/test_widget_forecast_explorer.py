@@ -15,7 +15,8 @@ import pytest
 import spm_kernel
 from spm_kernel.pytensor_setup import keep_compiled_code_in
 
-keep_compiled_code_in(Path(__file__).resolve().parents[1] / ".cache" / "pytensor")  # compiled models cached in the repo
+# compiled models cached in the repo (before PyTensor is first imported)
+keep_compiled_code_in(Path(__file__).resolve().parents[1] / ".cache" / "pytensor")
 
 from spm_widgets.forecast_explorer import (  # noqa: E402
     ForecastExplorerModel, ForecastExplorerView, add_months, quarter_start, teams_html,

@@ -304,6 +304,8 @@ class DataTable(widgets.VBox):
     Decimal column) as numbers with two decimals and separators, ``percent`` columns as
     percentages. Labels in ``headers`` rename columns for display only. When ``selectable``,
     selecting cells selects whole rows; ``selected_rows`` lists their positions in ``frame``.
+    An invisible :class:`~spm_widgets.grid_paint.GridPaint` sits beside the grid: repaints
+    copy each painted region once instead of once per cell.
     """
 
     selected_rows = List([], help="positions (0-based, in .frame) of the selected rows")

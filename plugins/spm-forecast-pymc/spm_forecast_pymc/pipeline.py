@@ -8,8 +8,9 @@ of a closed deal while it was open, with ``stage``, ``age_days``, ``segment``, `
 * **Win probability** (hierarchical logistic): ``logit P(won) = b0 + stage + age_bucket +
   size_bucket + segment + owner``, every effect a partially pooled group with its spread
   learned (levels with data centred and summing to zero; levels without, such as
-  ``(other)``, drawn around the base). Snapshots are aggregated to binomial counts per cell, which is exact for
-  this likelihood and keeps sampling fast however many deals there are.
+  ``(other)``, drawn around the base). Snapshots are aggregated to binomial counts per
+  cell, which is exact for this likelihood and keeps sampling fast however many deals
+  there are.
 * **Time to close** of deals that are won: ``log(days from the snapshot to the close) ~
   Normal(c0 + stage + age_bucket + segment, sigma)``, fitted from per-cell sufficient
   statistics (count, mean, sum of squares: again exact). This is how close dates slip: an
@@ -192,7 +193,7 @@ class PipelineModel(ModelBuilder[PipelineConfig]):
     """Model B. ``fit(training)`` then ``simulate(open_deals, as_of, window_end)``."""
 
     name: ClassVar[str] = "pipeline"
-    version: ClassVar[str] = "2"  # 2: centred effects; the seen levels' sum to zero
+    version: ClassVar[str] = "2"  # 2: centred effects of the levels with data, summing to zero
     config_class = PipelineConfig
 
     def hash_data(self, data: pd.DataFrame) -> str:
