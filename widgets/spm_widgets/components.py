@@ -623,8 +623,12 @@ class KeptUntilChanged:
         """Forget every answer if the workspace at ``path`` changed since the last check."""
         fingerprint = workspace_fingerprint(path)
         if fingerprint != self._fingerprint:
-            self.answers.clear()
+            self.clear()
             self._fingerprint = fingerprint
+
+    def clear(self) -> None:
+        """Forget every answer."""
+        self.answers.clear()
 
     def get(self, key: Any, compute: Callable[[], Any]) -> Any:
         """The answer kept under ``key``, computed first if there is none."""

@@ -32,7 +32,6 @@ Where the numbers come from (so they equal the kernel's for the same inputs):
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -147,7 +146,7 @@ class DashboardModel(HasTraits):
         super().__init__(**kwargs)
         # answers for every period at once, per scope (a period change is a lookup); forgotten
         # whenever the workspace changes on disk (workspace_fingerprint) or on clear_cache()
-        self._kept_answers = KeptUntilChanged()
+        self._kept = KeptUntilChanged()
         self._fiscal_start = 1
 
     # ---- construction ----
@@ -238,7 +237,7 @@ class DashboardModel(HasTraits):
         disk (:func:`~spm_widgets.components.workspace_fingerprint`)."""
         from spm_kernel.periods import parse_period, previous_period
 
-        self._kept_answers.check(self.workspace_path)
+        self._kept.check(self.workspace_path)
         fsm = self._fiscal_start
         current = parse_period(self.period, fsm)
         prev = previous_period(current, fsm).period_id
@@ -258,9 +257,6 @@ class DashboardModel(HasTraits):
             self.loaded_at = datetime.now().isoformat(timespec="seconds")
             self.revision += 1
 
-    def _kept(self, key: Any, compute: Callable[[], Any]) -> Any:
-        return self._kept_answers.get(key, compute)
-
     def _periods(self, with_previous: bool = False) -> list[str]:
         """Every period of the period filter (and, with ``with_previous``, the one before each)."""
         from spm_kernel.periods import parse_period, previous_period
@@ -273,7 +269,7 @@ class DashboardModel(HasTraits):
         return list(dict.fromkeys(out))
 
     def _metric_info(self, lazy: LazyWorkspace, names: tuple[str, ...]) -> dict[str, Any]:
-        known = self._kept("catalogue", lambda: lazy.ws.registry.metrics)
+        known = self._kept.get("catalogue", lambda: lazy.ws.registry.metrics)
         return {n: known[n] for n in names if n in known}
 
     def _kpis(self, lazy: LazyWorkspace, period: str, prev: str, scope: str) -> list[dict[str, Any]]:
@@ -281,17 +277,17 @@ class DashboardModel(HasTraits):
 
         info = self._metric_info(lazy, TILE_METRICS)
         names = list(info)
-        frame = self._kept(("company", scope), lambda: lazy.ws.metrics(
+        frame = self._kept.get(("company", scope), lambda: lazy.ws.metrics(
             names, by="company", period=self._periods(with_previous=True), scope=scope or None,
             as_of=self._as_of()))
         frame = frame[frame["period"].isin([prev, period])]
         values = {(r["metric"], r["period"]): r for r in frame.to_dict("records")}
         if self.team:  # the team among teams of its segment
-            bench = self._kept(("team_benchmarks", True), lambda: team_benchmarks(
+            bench = self._kept.get(("team_benchmarks", True), lambda: team_benchmarks(
                 lazy.ws, self._periods(), names, as_of=self._as_of()))
             bench = bench[(bench["period"] == period) & (bench["team_id"] == self.team)]
         else:  # the median team
-            bench = self._kept(("team_benchmarks", False), lambda: team_benchmarks(
+            bench = self._kept.get(("team_benchmarks", False), lambda: team_benchmarks(
                 lazy.ws, self._periods(), names, peer_keys=(), as_of=self._as_of()))
             bench = bench[bench["period"] == period].drop_duplicates("metric")
         bench_by = {r["metric"]: r for r in bench.to_dict("records")}
@@ -334,12 +330,12 @@ class DashboardModel(HasTraits):
     def _reps(self, lazy: LazyWorkspace, period: str, scope: str) -> pd.DataFrame:
         """Payees in scope (every role) with their attainment and win rate, and whether they
         are reps kept by the region and segment filters."""
-        frame = self._kept(("payee", scope), lambda: lazy.ws.metrics(
+        frame = self._kept.get(("payee", scope), lambda: lazy.ws.metrics(
             list(LEADER_METRICS), by="payee", period=self._periods(), scope=scope or None, as_of=self._as_of()))
         frame = frame[frame["period"] == period]
         wide = frame.pivot_table(index="payee_id", columns="metric", values="value", aggfunc="first")
         nums = frame[frame["metric"] == "quota_attainment"].set_index("payee_id")
-        people = self._kept("people", lambda: lazy.ws.sql(
+        people = self._kept.get("people", lambda: lazy.ws.sql(
             """SELECT p.payee_id, p.name, p.role, p.team_id, coalesce(t.name, '') AS team,
                       coalesce(p.region_id, t.region_id) AS region_id, p.segment
                FROM payees p LEFT JOIN teams t ON t.team_id = p.team_id"""))
@@ -379,7 +375,7 @@ class DashboardModel(HasTraits):
             return areas_for_improvement(lazy.ws, self._periods(), level="payee", metrics=names,
                                          top=1, as_of=self._as_of())
 
-        areas = self._kept("areas", compute)
+        areas = self._kept.get("areas", compute)
         mine = areas[(areas["period"] == period) & areas["payee_id"].isin(payees)].copy()
         mine["_impact"] = pd.to_numeric(mine["revenue_impact"], errors="coerce")
         mine = mine.sort_values(["_impact", "payee_id"], ascending=[False, True], na_position="last")
@@ -392,7 +388,7 @@ class DashboardModel(HasTraits):
 
     def clear_cache(self) -> None:
         """Forget every answer kept (the Refresh button; a change on disk does it by itself)."""
-        self._kept_answers.answers.clear()
+        self._kept.clear()
 
     def kpi(self, metric: str) -> dict[str, Any]:
         for row in self.kpis:
