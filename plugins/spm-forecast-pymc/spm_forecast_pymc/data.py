@@ -59,7 +59,9 @@ def _fx_sql(base: str, amount: str, currency: str, on: str) -> str:
 
 def credited_bookings(ws: Workspace, as_of: date | str | None = None) -> pd.DataFrame:
     """Closed-won bookings credited to payees before ``as_of``: one row per (deal, payee)
-    with ``payee_id``, ``close_date``, ``amount`` (float, base currency)."""
+    with ``payee_id``, ``close_date``, ``amount`` (float, base currency), in deal and payee
+    order: DuckDB's parallel scans return rows in any order, and sums of floats in another
+    order differ in the last bits (another data hash, another compiled model)."""
     as_of_d = _as_date(as_of) or default_as_of(ws)
     base = ws.config.base_currency
     frame = ws.sql(f"""
@@ -75,6 +77,7 @@ def credited_bookings(ws: Workspace, as_of: date | str | None = None) -> pd.Data
         SELECT w.opportunity_id, sh.payee_id, w.close_date, w.currency,
                sh.share * ({_fx_sql(base, 'w.amount', 'w.currency', 'w.close_date')}) AS amount
         FROM won w JOIN shares sh USING (opportunity_id)
+        ORDER BY w.opportunity_id, sh.payee_id
     """, [as_of_d])
     unconverted = frame[frame["amount"].isna()]
     if len(unconverted):

@@ -13,7 +13,14 @@ from spm_forecast_pymc import data
 
 @pytest.fixture
 def small_ws(tmp_path):
-    ws = spm_kernel.open(tmp_path / "small", load_entry_points=False)
+    ws = small_workspace(tmp_path / "small")
+    yield ws
+    ws.close()
+
+
+def small_workspace(folder, reverse_deals: bool = False):
+    """The small company; ``reverse_deals`` loads its opportunities last-first."""
+    ws = spm_kernel.open(folder, load_entry_points=False)
     ws.load("regions", pd.DataFrame({"region_id": ["R1"], "name": ["One"]}))
     ws.load("teams", pd.DataFrame({"team_id": ["T1"], "name": ["Team"], "region_id": ["R1"]}))
     ws.load("payees", pd.DataFrame({
@@ -34,15 +41,14 @@ def small_ws(tmp_path):
         "close_date": ["2024-01-20", "2024-02-10", "2024-03-05", "2024-02-01", "2024-04-10", "2024-06-30"],
         "is_closed": [True, True, True, True, True, False],
         "is_won": [True, True, True, False, True, False],
-        "segment": ["SMB"] * 6}))
+        "segment": ["SMB"] * 6}).iloc[::-1 if reverse_deals else 1])
     ws.load("opportunity_splits", pd.DataFrame({
         "opportunity_id": ["o3", "o3"], "payee_id": ["A", "B"], "split_type": ["revenue", "revenue"],
         "percent": ["60", "40"]}))
     ws.load("opportunity_stage_history", pd.DataFrame({
         "opportunity_id": ["o6", "o6"], "stage": ["Prospecting", "Proposal"],
         "entered_date": ["2024-03-01", "2024-04-12"]}))
-    yield ws
-    ws.close()
+    return ws
 
 
 def test_history_credits_splits_converts_fx_and_fills_zero_months(small_ws):
@@ -55,6 +61,20 @@ def test_history_credits_splits_converts_fx_and_fills_zero_months(small_ws):
     }  # April is partial at as_of (o5 not history); the manager owns nothing
     assert set(h.columns) >= {"team", "region", "start_date", "end_date"}
     assert (h["team"] == "T1").all() and (h["region"] == "R1").all()
+
+
+def test_credited_rows_come_in_deal_and_payee_order_however_they_were_loaded(small_ws, tmp_path):
+    """Sums of floats depend on their order: a fixed order gives the same history to the last
+    bit, so the same workspace gives the same data hash and the same compiled model."""
+    reversed_ws = small_workspace(tmp_path / "reversed", reverse_deals=True)
+    try:
+        got = data.credited_bookings(reversed_ws, as_of=date(2024, 4, 15))
+        want = data.credited_bookings(small_ws, as_of=date(2024, 4, 15))
+    finally:
+        reversed_ws.close()
+    keys = list(zip(got["opportunity_id"], got["payee_id"], strict=True))
+    assert keys == sorted(keys) == [("o1", "A"), ("o2", "B"), ("o3", "A"), ("o3", "B"), ("o5", "A")]
+    pd.testing.assert_frame_equal(got, want)
 
 
 def test_default_as_of_is_day_after_last_won_close(small_ws):
