@@ -56,9 +56,11 @@ BASELINES = ("SeasonalNaive", "AutoETS", "AutoARIMA")
 MODEL = "PyMC hierarchical"
 # Model A's settings for panels of long, smooth, strictly positive series (M3, txhousing):
 # each series on its own log scale with its own seasonality, centred effects (strong data),
-# AR(1) errors (a local level the forecast starts from) and a damped trend.
+# AR(1) errors (a local level the forecast starts from), a damped trend, changepoints, and no
+# annual echo (these series have no renewals; their seasonality is the series' own).
 PANEL = {"scale": "series", "series_seasonality": True, "ramp": False, "history_months": 72,
-         "trend_damping": 0.9, "parameterisation": "centred", "ar_errors": True}
+         "trend_damping": 0.9, "parameterisation": "centred", "ar_errors": True,
+         "changepoint_every": 12, "annual_echo": False}
 
 
 # ---------------------------------------------------------------- data sets

@@ -6,9 +6,10 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from forecast_pymc_tiny import TINY
-from spm_forecast_pymc.bookings import BookingsModel, HistoryError, prepare
+from spm_forecast_pymc.bookings import BookingsModel, HistoryError, _constant_data, prepare
 from spm_forecast_pymc.builder import ModelMismatchError, NotFittedError
 from spm_forecast_pymc.config import BookingsConfig, merge
 from spm_forecast_pymc.diagnostics import ConvergenceWarning, check
@@ -107,6 +108,7 @@ def test_diagnostics_warn_with_advice(fitted_bookings):
     with pytest.warns(ConvergenceWarning, match="Raise sampler.draws"):
         check(fitted_bookings.idata, strict, "bookings")
     idata = fitted_bookings.idata.copy()
+    idata.sample_stats["diverging"][:] = False  # exactly 3, whatever the tiny fit had
     idata.sample_stats["diverging"][0, :3] = True
     with pytest.warns(ConvergenceWarning, match="3 divergent transitions.*target_accept"):
         check(idata, BookingsConfig().diagnostics, "bookings")
@@ -120,3 +122,61 @@ def test_chains_in_parallel_draw_what_chains_in_sequence_drew(history, fitted_bo
     assert fitted_bookings.config.sampler.cores == 1
     parallel = BookingsModel(merge(fitted_bookings.config, {"sampler": {"cores": 2}})).fit(history)
     np.testing.assert_array_equal(parallel.idata.posterior["z"].values, fitted_bookings.idata.posterior["z"].values)
+
+
+def echo_history() -> pd.DataFrame:
+    """One payee, 24 months: 50 in the first month, 100 in the 13th, nothing otherwise; a
+    second payee hired in the 18th month who books 80 every month."""
+    periods = pd.date_range("2024-01-01", periods=24, freq="MS")
+    first = np.zeros(24)
+    first[0], first[12] = 50.0, 100.0
+    return pd.concat([
+        pd.DataFrame({"series_id": "p1", "period": periods, "value": first}),
+        pd.DataFrame({"series_id": "p2", "period": periods[17:], "value": 80.0}),
+    ], ignore_index=True)
+
+
+def test_annual_echo_reads_the_same_month_a_year_before():
+    p = prepare(echo_history(), BookingsConfig(ramp=False))
+    not_booked, unknown, log_last_year = p.last_year()
+    # p1: the first year has no year before; month 12 follows the booking of month 0
+    np.testing.assert_array_equal(unknown[0], np.r_[np.ones(12), np.zeros(12)])
+    np.testing.assert_array_equal(not_booked[0], np.r_[np.zeros(13), np.ones(11)])
+    np.testing.assert_allclose(log_last_year[0, 12], np.log(50.0 / p.scale[0]))
+    assert np.count_nonzero(log_last_year[0]) == 1
+    # p2 was not employed a year before any of its months
+    assert unknown[1].all() and not not_booked[1].any()
+
+
+def test_annual_echo_forecast_repeats_last_years_bookings_and_its_own():
+    """A hand-set posterior where only a booking a year before lets anything close, at the
+    same size: the 13th month's 100 comes back in forecast month 1 and again in month 13, and
+    every other month stays 0; the second payee books its 80 a year after each month it
+    was employed (forecast months 6-12, then 18-24) and nothing a year after it was not."""
+    config = BookingsConfig(ramp=False)
+    p = prepare(echo_history(), config)
+    model = BookingsModel(config)
+    draws = 3
+
+    def post(value: np.ndarray, dims: tuple[str, ...] = ()) -> tuple:
+        return (("chain", "draw", *dims), np.broadcast_to(value, (1, draws, *value.shape)).copy())
+
+    zeros = np.zeros(2)
+    posterior = xr.Dataset({
+        "level": post(zeros, ("series",)), "slope": post(zeros, ("series",)),
+        "season": post(np.zeros((2, 12)), ("series", "month_of_year")),
+        "quarter": post(np.zeros(3), ("month_of_quarter",)),
+        "noise": post(np.full(2, 1e-9), ("series",)),
+        "active": post(np.full(2, 30.0), ("series",)),
+        "active_quarter": post(np.zeros(3), ("month_of_quarter",)),
+        "active_month": post(np.zeros(12), ("month_of_year",)),
+        "active_slope": post(np.array(0.0)),
+        "echo": post(np.array([-60.0, -60.0, 0.0, 0.0, 1.0]), ("echo_term",)),
+    }, attrs={"spm_data_hash": "hand-set"})
+    model.idata = az.InferenceData(posterior=posterior, constant_data=_constant_data(p, config))
+    s = model.predict_idata(horizon=24, samples=draws).posterior_predictive["bookings"].values[0]
+    expected = np.zeros(24)
+    expected[0] = expected[12] = 100.0
+    np.testing.assert_allclose(s[:, 0, :], np.broadcast_to(expected, (draws, 24)), rtol=1e-6)
+    hired = np.r_[np.zeros(5), np.full(7, 80.0)]
+    np.testing.assert_allclose(s[:, 1, :], np.broadcast_to(np.r_[hired, hired], (draws, 24)), rtol=1e-6)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pandas as pd
+import pymc as pm
 import xarray as xr
 
 from spm_forecast_pymc.bookings import BookingsModel, _constant_data, build_model, prepare
@@ -34,12 +35,12 @@ def test_centred_panel_model_draws_series_effects_directly_and_has_ar_errors():
     names = set(model.named_vars)
     assert {"level", "slope", "series_month", "changepoint", "log_noise", "phi", "last_resid"} <= names
     assert {"level", "slope", "series_month", "changepoint", "log_noise"} <= {v.name for v in model.free_RVs}
-    # the standard-normal block keeps only group effects: region 1 + team 1 + quarter 3
-    # + month 12 + team x month 12 + AR 3 = 32 (series effects are centred, drawn apart)
-    assert model.initial_point()["z"].shape == (32,)
+    # the standard-normal block keeps only team x month 12 + AR 3 = 15 (series and group
+    # effects are centred, quarter and month patterns zero-sum, each drawn apart)
+    assert model.initial_point()["z"].shape == (15,)
     noncentred = build_model(p, BookingsConfig.model_validate({**PANEL, "parameterisation": "noncentred"}))
     assert "log_noise" not in noncentred.named_vars
-    assert noncentred.initial_point()["z"].shape == (32 + 3 + 3 + 3 * 12 + 3 * 2 + 3,)
+    assert noncentred.initial_point()["z"].shape == (15 + 3 + 3 + 3 * 12 + 3 * 2 + 3,)
 
 
 def test_ar_forecast_starts_from_the_last_deviation_and_decays_to_the_trend():
@@ -79,27 +80,46 @@ def test_mixed_parameterisation_centres_levels_only():
     free = {v.name for v in model.free_RVs}
     assert "level" in free
     assert not {"slope", "series_month", "changepoint", "log_noise"} & free
-    # region 1 + team 1 + slope 3 + quarter 3 + month 12 + team x month 12
-    # + series x month 36 + changepoints 3 x 2 + noise 3 + AR 3 = 80
-    assert model.initial_point()["z"].shape == (80,)
+    # slope 3 + team x month 12 + series x month 36 + changepoints 3 x 2 + noise 3 + AR 3 = 63
+    assert model.initial_point()["z"].shape == (63,)
 
 
-def test_region_and_team_effects_sum_to_zero():
-    """A shift shared by every region and team effect cannot move the levels: the company
-    level is ``coef[level_base]`` alone, not a ridge it shares with the group means."""
+def test_teams_are_drawn_around_the_base_which_adds_nothing_on_top():
+    """Teams are drawn directly around ``coef[level_base]`` (plus their region's effect), so
+    the base is the teams' mean, not a second shift on top of them that the sampler would
+    have to trade against their mean; region effects sum to zero."""
     frame = panel(n_series=4)
     frame["team"] = np.repeat(["t1", "t1", "t2", "t2"], 36)
     frame["region"] = np.repeat(["r1", "r1", "r2", "r2"], 36)
     config = BookingsConfig.model_validate({**PANEL, "parameterisation": "noncentred"})
     model = build_model(prepare(frame, config), config)
+    assert {"level_region", "level_team"} <= {v.name for v in model.free_RVs}
     [graph] = model.replace_rvs_by_values([model["level"]])
     level = model.compile_fn(graph, inputs=model.value_vars, on_unused_input="ignore", point_fn=False)
     point = model.initial_point()
-    point["coef"] = np.array([0.25, 0.0, 0.0, 0.0])
-    z = np.zeros_like(point["z"])
-    z[:2 + 2] = 7.0  # level_region (2 regions), level_team (2 teams): one shared shift
-    point["z"] = z
-    np.testing.assert_allclose(level(**point), 0.25)
-    z[0], z[2] = 1.0, -1.0  # unequal effects do move them
-    point["z"] = z
-    assert np.ptp(level(**point)) > 0.1
+    point["z"] = np.zeros_like(point["z"])
+    point["level_team"] = np.array([7.0, -1.0])
+    for base in (0.25, 3.0):  # the base moves the teams' prior, never the levels themselves
+        point["coef"] = np.array([base, 0.0, 0.0, 0.0])
+        np.testing.assert_allclose(level(**point), [7.0, 7.0, -1.0, -1.0])
+    draws = pm.draw(model["level_region"], draws=5, random_seed=1)
+    np.testing.assert_allclose(draws.sum(axis=1), 0.0, atol=1e-9)
+
+
+def test_month_effects_leave_the_quarter_pattern_to_the_quarter_effects():
+    """Month-of-year effects have no month-of-quarter part (that is the quarter effects'), and
+    team deviations average zero over teams: no two effects can trade the same pattern."""
+    frame = panel(n_series=4)
+    frame["team"] = np.repeat(["t1", "t1", "t2", "t2"], 36)
+    frame.loc[::5, "value"] = 0.0  # some months without bookings: the hurdle has month effects too
+    config = BookingsConfig.model_validate({**PANEL, "fiscal_year_start_month": 2})
+    model = build_model(prepare(frame, config), config)
+    season = pm.draw(model["season"], draws=20, random_seed=2)        # (draw, series, month)
+    position = (np.arange(1, 13) - 2) % 3
+    company = season.mean(axis=1)                                      # teams average out
+    for q in range(3):
+        np.testing.assert_allclose(company[:, position == q].sum(axis=1), 0.0, atol=1e-9)
+    assert np.abs(season - company[:, None, :]).max() > 1e-3          # teams still differ
+    active = pm.draw(model["active_month"], draws=20, random_seed=3)
+    for q in range(3):
+        np.testing.assert_allclose(active[:, position == q].sum(axis=1), 0.0, atol=1e-9)
