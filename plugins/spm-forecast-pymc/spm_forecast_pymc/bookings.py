@@ -20,11 +20,13 @@ from a workspace with :func:`spm_forecast_pymc.data.bookings_history`, which wri
 
 The model, per series *i* and month *t* (see docs/forecasting.md for the reasoning):
 
-* hurdle: ``P(bookings > 0) = logistic(a_i + quarter_q + month_m + slope * u - ramp_p(tenure))``
+* hurdle: ``P(bookings > 0) = logistic(a_i + quarter_q + month_m + slope * u - ramp_p(tenure)
+  + echo_p(same month a year before))``
 * amount when positive: ``log(bookings / scale_i) ~ Normal(mu, sigma_i)`` with
   ``mu = c_i + s_i * u + changepoints_i(u) + quarter_q + month_m + month_team_m + month_i_m
-  - ramp_mu(tenure)``
+  - ramp_mu(tenure) + echo_mu(same month a year before)``
 * ``a_i``, ``c_i``, ``s_i``, ``sigma_i`` partially pooled series -> team -> region;
+  the echo: whether anything closed, how much, or not observed, a year before (renewals);
   ``ramp(tenure) = delta * exp(-tenure / kappa)``; ``u`` = years before the last month.
 
 Forecast samples are drawn in numpy from the posterior draws (one predictive sample per
