@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from forecast_pymc_tiny import TINY
-from spm_forecast_pymc.bookings import BookingsModel, HistoryError, _constant_data, prepare
+from spm_forecast_pymc.bookings import BookingsModel, HistoryError, _constant_data, build_model, prepare
 from spm_forecast_pymc.builder import ModelMismatchError, NotFittedError
 from spm_forecast_pymc.config import BookingsConfig, merge
 from spm_forecast_pymc.diagnostics import ConvergenceWarning, check
@@ -146,6 +146,11 @@ def test_annual_echo_reads_the_same_month_a_year_before():
     assert np.count_nonzero(log_last_year[0]) == 1
     # p2 was not employed a year before any of its months
     assert unknown[1].all() and not not_booked[1].any()
+    # and the model's density uses them: every term the data speak to has a gradient (p1's
+    # positive months follow a booking or nothing known, so amount_not_booked has none)
+    model = build_model(p, BookingsConfig(ramp=False))
+    gradient = model.compile_dlogp(vars=[model["echo"]])(model.initial_point())
+    assert list(np.flatnonzero(gradient)) == [0, 1, 3, 4]
 
 
 def test_annual_echo_forecast_repeats_last_years_bookings_and_its_own():

@@ -119,7 +119,7 @@ def test_month_effects_leave_the_quarter_pattern_to_the_quarter_effects():
     company = season.mean(axis=1)                                      # teams average out
     for q in range(3):
         np.testing.assert_allclose(company[:, position == q].sum(axis=1), 0.0, atol=1e-9)
-    assert np.abs(season - company[:, None, :]).max() > 1e-3          # teams still differ
+    assert np.abs(season - company[:, None, :]).max() > 1e-3          # teams and series differ
     active = pm.draw(model["active_month"], draws=20, random_seed=3)
     for q in range(3):
         np.testing.assert_allclose(active[:, position == q].sum(axis=1), 0.0, atol=1e-9)
