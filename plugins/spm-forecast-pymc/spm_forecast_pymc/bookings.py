@@ -83,12 +83,17 @@ class Prepared:
     moy: np.ndarray           # (T,) month of year 0..11
     moq: np.ndarray           # (T,) month of fiscal quarter 0..2 (2 = quarter end)
     hurdle: bool
+    # the 12 months before the window, (N, 12) each: observed, positive, log(bookings / scale)
+    year_before: tuple[np.ndarray, np.ndarray, np.ndarray]
 
     def last_year(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The annual echo's inputs per (series, month), from the same month a year before:
         ``not_booked`` (observed, nothing closed), ``unknown`` (not observed: before the
-        window or the hire) and ``log_amount`` (its log(bookings / scale) when positive, else 0)."""
-        return _last_year(self.observed, self.positive, self.log_y)
+        history or the hire) and ``log_amount`` (its log(bookings / scale) when positive,
+        else 0). The window's first year reads the history's 12 months before the window."""
+        extended = [np.concatenate([before, now], axis=1) for before, now in
+                    zip(self.year_before, (self.observed, self.positive, self.log_y), strict=True)]
+        return tuple(a[:, 12:] for a in _last_year(*extended))  # type: ignore[return-value]
 
 
 def month_start(values: Any) -> pd.Series:
@@ -123,6 +128,7 @@ def prepare(history: pd.DataFrame, config: BookingsConfig) -> Prepared:
         frame[col] = frame[col].astype("string").fillna(UNASSIGNED).astype(str) if col in frame else UNASSIGNED
     last_period = frame["period"].max()
     first_allowed = last_period - pd.DateOffset(months=config.history_months - 1)
+    earlier = frame[frame["period"] < first_allowed]   # read only by the annual echo
     frame = frame[frame["period"] >= first_allowed]
 
     attrs = frame.sort_values("period").groupby("series_id", sort=True).agg(
@@ -171,6 +177,7 @@ def prepare(history: pd.DataFrame, config: BookingsConfig) -> Prepared:
     pos_grid[idx, t_idx] = positive
     log_grid = np.zeros(shape)
     log_grid[idx[positive], t_idx[positive]] = np.log(y[positive] / scale[idx[positive]])
+    year_before = _year_before(earlier, series, scale, window_start)
     tenure_grid = np.maximum(tenure_last[:, None] - (months - 1 - np.arange(months))[None, :], 0.0)
     grid_periods = pd.date_range(window_start, periods=months, freq="MS")
     u_grid = (np.arange(months) - (months - 1)) / 12.0
@@ -187,7 +194,25 @@ def prepare(history: pd.DataFrame, config: BookingsConfig) -> Prepared:
         positive=pos_grid, log_y=log_grid, tenure=tenure_grid, u=u_grid,
         moy=grid_periods.month.to_numpy() - 1,
         moq=(grid_periods.month.to_numpy() - config.fiscal_year_start_month) % 3,
-        hurdle=bool((~positive).any()))
+        hurdle=bool((~positive).any()), year_before=year_before)
+
+
+def _year_before(earlier: pd.DataFrame, series: np.ndarray, scale: np.ndarray,
+                 window_start: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 12) observed / positive / log(bookings / scale) grids of the 12 months before
+    the window, from history rows older than the window (all unobserved when there are none)."""
+    shape = (len(series), 12)
+    observed, positive, log_y = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool), np.zeros(shape)
+    col = 12 + (earlier["period"].dt.year - window_start.year) * 12 + (
+        earlier["period"].dt.month - window_start.month)
+    row = pd.Index(series).get_indexer(earlier["series_id"])
+    keep = ((col >= 0) & (row >= 0)).to_numpy()
+    row, col = row[keep], col.to_numpy()[keep]
+    y = earlier["value"].clip(lower=0).to_numpy(dtype=float)[keep]
+    observed[row, col] = True
+    positive[row, col] = y > 0
+    log_y[row[y > 0], col[y > 0]] = np.log(y[y > 0] / scale[row[y > 0]])
+    return observed, positive, log_y
 
 
 class _Blocks:

@@ -78,7 +78,10 @@ class WorkspaceForecast:
     # ---- inputs and fitted models ----
     @cached_property
     def history(self) -> pd.DataFrame:
-        return data.bookings_history(self.ws, self.as_of, months=self.bookings_config.history_months)
+        """The fitted window plus, for the annual echo, the 12 months before it."""
+        config = self.bookings_config
+        months = config.history_months + (12 if config.annual_echo else 0)
+        return data.bookings_history(self.ws, self.as_of, months=months)
 
     @cached_property
     def bookings_model(self) -> BookingsModel:

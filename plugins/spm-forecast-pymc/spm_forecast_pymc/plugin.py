@@ -33,7 +33,8 @@ class PyMCBookingsForecaster(Forecaster):
         "Monte Carlo of the open pipeline; joint samples for P(quota), planning and budgets.")
 
     def history(self, ws: Workspace, as_of: date | None = None) -> pd.DataFrame:
-        return data.bookings_history(ws, as_of)
+        # the default window (36 months) and, for the annual echo, the 12 months before it
+        return data.bookings_history(ws, as_of, months=48)
 
     def fit(self, history: pd.DataFrame, **options: Any) -> Any:
         """``options``: ``config`` (a mapping merged over the defaults), ``progressbar``."""

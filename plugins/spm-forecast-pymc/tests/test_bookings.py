@@ -146,6 +146,13 @@ def test_annual_echo_reads_the_same_month_a_year_before():
     assert np.count_nonzero(log_last_year[0]) == 1
     # p2 was not employed a year before any of its months
     assert unknown[1].all() and not not_booked[1].any()
+    # fitted on the last 12 months only, the window's year before comes from the older rows
+    short = prepare(echo_history(), BookingsConfig(ramp=False, history_months=12))
+    assert short.months == 12
+    not_booked, unknown, log_last_year = short.last_year()
+    assert not unknown[0].any() and unknown[1].all()
+    np.testing.assert_allclose(log_last_year[0], np.r_[np.log(50.0 / short.scale[0]), np.zeros(11)])
+    np.testing.assert_array_equal(not_booked[0], np.r_[0.0, np.ones(11)])
     # and the model's density uses them: every term the data speak to has a gradient (p1's
     # positive months follow a booking or nothing known, so amount_not_booked has none)
     model = build_model(p, BookingsConfig(ramp=False))
