@@ -137,7 +137,7 @@ def echo_history() -> pd.DataFrame:
 
 
 def test_annual_echo_reads_the_same_month_a_year_before():
-    p = prepare(echo_history(), BookingsConfig(ramp=False))
+    p = prepare(echo_history(), BookingsConfig(annual_echo=True, ramp=False))
     not_booked, unknown, log_last_year = p.last_year()
     # p1: the first year has no year before; month 12 follows the booking of month 0
     np.testing.assert_array_equal(unknown[0], np.r_[np.ones(12), np.zeros(12)])
@@ -147,7 +147,7 @@ def test_annual_echo_reads_the_same_month_a_year_before():
     # p2 was not employed a year before any of its months
     assert unknown[1].all() and not not_booked[1].any()
     # fitted on the last 12 months only, the window's year before comes from the older rows
-    short = prepare(echo_history(), BookingsConfig(ramp=False, history_months=12))
+    short = prepare(echo_history(), BookingsConfig(annual_echo=True, ramp=False, history_months=12))
     assert short.months == 12
     not_booked, unknown, log_last_year = short.last_year()
     assert not unknown[0].any() and unknown[1].all()
@@ -155,7 +155,7 @@ def test_annual_echo_reads_the_same_month_a_year_before():
     np.testing.assert_array_equal(not_booked[0], np.r_[0.0, np.ones(11)])
     # and the model's density uses them: every term the data speak to has a gradient (p1's
     # positive months follow a booking or nothing known, so amount_not_booked has none)
-    model = build_model(p, BookingsConfig(ramp=False))
+    model = build_model(p, BookingsConfig(annual_echo=True, ramp=False))
     gradient = model.compile_dlogp(vars=[model["echo"]])(model.initial_point())
     assert list(np.flatnonzero(gradient)) == [0, 1, 3, 4]
 
@@ -165,7 +165,7 @@ def test_annual_echo_forecast_repeats_last_years_bookings_and_its_own():
     same size: the 13th month's 100 comes back in forecast month 1 and again in month 13, and
     every other month stays 0; the second payee books its 80 a year after each month it
     was employed (forecast months 6-12, then 18-24) and nothing a year after it was not."""
-    config = BookingsConfig(ramp=False)
+    config = BookingsConfig(annual_echo=True, ramp=False)
     p = prepare(echo_history(), config)
     model = BookingsModel(config)
     draws = 3
