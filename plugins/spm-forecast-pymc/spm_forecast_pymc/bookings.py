@@ -571,7 +571,8 @@ class BookingsModel(ModelBuilder[BookingsConfig]):
                            + echo[:, 3:4] * unknown + echo[:, 4:5] * was_log) * scale[None, :]
             if logit is not None:  # does anything close this month?
                 shift = echo[:, 0:1] * not_booked + echo[:, 1:2] * unknown
-                value = np.where(uniform[:, :, h] < 1.0 / (1.0 + np.exp(-(logit[:, :, h] + shift))), value, 0.0)
+                chance = 1.0 / (1.0 + np.exp(-(logit[:, :, h] + shift)))
+                value = np.where(uniform[:, :, h] < chance, value, 0.0)
             amount[:, :, h] = np.where(h + 1 <= end_month[None, :], value, 0.0)
         pp = xr.Dataset(
             {"bookings": (("chain", "draw", "series", "period"), amount[None])},
