@@ -190,8 +190,8 @@ def demo_workspace(path: Path | None) -> Path:
     return folder
 
 
-def demo_benchmark(folder: Path, origins: list[date], draws: int | None) -> dict[str, object]:
-    """``draws`` per chain (warm-up the same); None: the models' default sampler, as shipped."""
+def demo_benchmark(folder: Path, origins: list[date]) -> dict[str, object]:
+    """The models as shipped (their default config and draws) at each origin."""
     import spm_kernel
     from spm_forecast_pymc.data import bookings_history, credited_bookings
     from spm_forecast_pymc.forecast import WorkspaceForecast
@@ -199,7 +199,6 @@ def demo_benchmark(folder: Path, origins: list[date], draws: int | None) -> dict
     ws = spm_kernel.open(folder)
     payee_runs, team_runs, briers, fit_seconds, fit_shapes = [], [], [], [], []
     try:
-        config = {"sampler": {"tune": draws, "draws": draws}} if draws else {}
         for as_of in origins:
             train = bookings_history(ws, as_of)
             end = (pd.Timestamp(as_of) + pd.DateOffset(months=H_DEMO)).date()
@@ -209,8 +208,7 @@ def demo_benchmark(folder: Path, origins: list[date], draws: int | None) -> dict
             series = sorted(set(keep[keep >= 13].index) & set(test["series_id"]))
             full = set(test.groupby("series_id")["period"].count().loc[lambda s: s == H_DEMO].index)
             series = [s for s in series if s in full]
-            fc = WorkspaceForecast(ws, as_of=as_of, bookings_config=config,
-                                   pipeline_config=config, cache=False)
+            fc = WorkspaceForecast(ws, as_of=as_of, cache=False)
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -375,7 +373,7 @@ def main() -> None:
     if "demo" not in args.skip:
         folder = demo_workspace(args.workspace)
         origins = [date(2026, 7, 1)] if quick else [date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1)]
-        res = demo_benchmark(folder, origins, None)
+        res = demo_benchmark(folder, origins)
         table(f"demo company, payee level ({H_DEMO} months ahead, origins {[str(o) for o in origins]})", res["payee"])
         table("demo company, team level (sums of payee samples)", res["team"])
         print("\n  P(quota) for the quarter starting at each origin:")

@@ -91,9 +91,13 @@ class Prepared:
         ``not_booked`` (observed, nothing closed), ``unknown`` (not observed: before the
         history or the hire) and ``log_amount`` (its log(bookings / scale) when positive,
         else 0). The window's first year reads the history's 12 months before the window."""
-        extended = [np.concatenate([before, now], axis=1) for before, now in
-                    zip(self.year_before, (self.observed, self.positive, self.log_y), strict=True)]
-        return tuple(a[:, 12:] for a in _last_year(*extended))  # type: ignore[return-value]
+        return tuple(a[:, 12:] for a in _last_year(*self.with_year_before()))  # type: ignore[return-value]
+
+    def with_year_before(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``observed``, ``positive`` and ``log_y`` with the 12 months before the window
+        prepended: (N, 12 + T) each."""
+        return tuple(np.concatenate([before, now], axis=1) for before, now in  # type: ignore[return-value]
+                     zip(self.year_before, (self.observed, self.positive, self.log_y), strict=True))
 
 
 def month_start(values: Any) -> pd.Series:
@@ -271,6 +275,11 @@ def _zero_sum(x: pt.TensorVariable) -> pt.TensorVariable:
     return x - x.mean(axis=-1, keepdims=True)
 
 
+def _zero_sum_both(x: pt.TensorVariable) -> pt.TensorVariable:
+    """Centre a (units, months) matrix along both axes (zero over months and over units)."""
+    return _zero_sum(_zero_sum(x).T).T
+
+
 def _month_within_quarter(name: str, spread: pt.TensorVariable, fiscal_year_start_month: int
                           ) -> pt.TensorVariable:
     """Month-of-year effects with no month-of-quarter part (that is the quarter effects'): the
@@ -359,13 +368,13 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
         # team and series deviations that average zero over teams and series: each pattern
         # has one owner, so no ridge between them for the sampler to wander along
         month = _month_within_quarter("month", sd["month_sd"], config.fiscal_year_start_month)
-        team_month = _zero_sum(_zero_sum(z["team_month"]).T).T
+        team_month = _zero_sum_both(z["team_month"])
         season = month[None, :] + pt.dot(team_hot, sd["team_month_sd"] * team_month)
         if config.series_seasonality and centred_trends:
             season = season + pm.ZeroSumNormal("series_month", sigma=sd["series_month_sd"],
                                                dims=("series", "month_of_year"), n_zerosum_axes=2)
         elif config.series_seasonality:
-            season = season + sd["series_month_sd"] * _zero_sum(_zero_sum(z["series_month"]).T).T
+            season = season + sd["series_month_sd"] * _zero_sum_both(z["series_month"])
         season = pm.Deterministic("season", season, dims=("series", "month_of_year"))
         u = p.u[None, :]
         mu = (level[:, None] + slope[:, None] * u + pt.dot(moq_hot, quarter)[None, :]
@@ -432,9 +441,8 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
 
 
 def _constant_data(p: Prepared, config: BookingsConfig) -> xr.Dataset:
-    # the last 12 months (left-padded as not observed), for the annual echo of forecasts
-    pad = max(0, 12 - p.months)
-    recent = [np.pad(a[:, -12:], ((0, 0), (pad, 0))) for a in (p.observed, p.positive, p.log_y)]
+    # the last 12 months (reaching into the year before a short window), for the echo of forecasts
+    recent = [a[:, -12:] for a in p.with_year_before()]
     return xr.Dataset(
         {
             "scale": ("series", p.scale),

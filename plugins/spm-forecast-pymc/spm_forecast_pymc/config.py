@@ -102,6 +102,11 @@ class BookingsConfig(Strict):
     fiscal_year_start_month: int = Field(1, ge=1, le=12, description="defines quarter ends")
     posterior_samples: int = Field(1000, ge=1, description="predictive samples kept per forecast")
 
+    @property
+    def months_of_history(self) -> int:
+        """Months of history a fit reads: the window, and the year before it for the echo."""
+        return self.history_months + (12 if self.annual_echo else 0)
+
 
 class PipelinePriors(Strict):
     """Prior scales of the pipeline model (logit scale for win odds, log-days for cycle)."""

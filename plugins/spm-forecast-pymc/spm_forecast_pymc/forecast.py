@@ -78,9 +78,7 @@ class WorkspaceForecast:
     # ---- inputs and fitted models ----
     @cached_property
     def history(self) -> pd.DataFrame:
-        """The fitted window plus, for the annual echo, the 12 months before it."""
-        config = self.bookings_config
-        months = config.history_months + (12 if config.annual_echo else 0)
+        months = self.bookings_config.months_of_history  # the window, and the echo's year before
         return data.bookings_history(self.ws, self.as_of, months=months)
 
     @cached_property

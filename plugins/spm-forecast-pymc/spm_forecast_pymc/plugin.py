@@ -16,6 +16,7 @@ from spm_kernel.extensions import Forecaster
 from spm_kernel.workspace import Workspace
 
 from spm_forecast_pymc import data
+from spm_forecast_pymc.config import BookingsConfig
 
 # PyMC, PyTensor and ArviZ are imported when a forecast is made, not when the plugin is
 # registered: every ``spm_kernel.open`` loads the plugins, and an app that never forecasts
@@ -33,8 +34,7 @@ class PyMCBookingsForecaster(Forecaster):
         "Monte Carlo of the open pipeline; joint samples for P(quota), planning and budgets.")
 
     def history(self, ws: Workspace, as_of: date | None = None) -> pd.DataFrame:
-        # the default window (36 months) and, for the annual echo, the 12 months before it
-        return data.bookings_history(ws, as_of, months=48)
+        return data.bookings_history(ws, as_of, months=BookingsConfig().months_of_history)
 
     def fit(self, history: pd.DataFrame, **options: Any) -> Any:
         """``options``: ``config`` (a mapping merged over the defaults), ``progressbar``."""
