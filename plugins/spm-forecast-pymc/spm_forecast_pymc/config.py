@@ -89,8 +89,9 @@ class BookingsConfig(Strict):
         "mixed", description="noncentred: series effects as spread x standard normal "
         "(sparse, lumpy data such as payees); centred: series effects drawn directly around "
         "their group (long, smooth series such as M3, where non-centred NUTS takes long "
-        "trajectories); mixed: levels and hurdle levels centred (every month pins them), "
-        "slopes, changepoints, per-series seasons and noise spreads non-centred")
+        "trajectories); mixed: each payee, team and region level (and hurdle level) centred "
+        "when its own months pin it, non-centred otherwise; slopes, changepoints, "
+        "per-series seasons and noise spreads non-centred")
     ar_errors: bool = Field(False, description="log-scale errors of consecutive positive months "
                             "follow an AR(1) per series, so forecasts start from the last month's "
                             "deviation from the trend and decay back to it (a local level)")

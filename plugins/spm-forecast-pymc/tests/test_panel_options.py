@@ -8,9 +8,11 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
 
-from spm_forecast_pymc.bookings import BookingsModel, _constant_data, build_model, prepare
+from spm_forecast_pymc.bookings import (BookingsModel, _centring, _constant_data, _partly_centred,
+                                        build_model, prepare)
 from spm_forecast_pymc.config import BookingsConfig
 
 PANEL = {"scale": "series", "series_seasonality": True, "ramp": False, "history_months": 36,
@@ -74,9 +76,11 @@ def test_ar_forecast_starts_from_the_last_deviation_and_decays_to_the_trend():
 def test_mixed_parameterisation_centres_levels_only():
     """The payee default: levels (pinned by every month) are drawn around their group;
     slopes, changepoints, seasons and noise spreads stay spread x standard normal."""
-    config = BookingsConfig.model_validate({**PANEL, "parameterisation": "mixed"})
+    config = BookingsConfig.model_validate({**PANEL, "parameterisation": "mixed", "scale": "global"})
     assert BookingsConfig().parameterisation == "mixed"
-    model = build_model(prepare(panel(), config), config)
+    apart = panel()
+    apart["value"] *= np.repeat([1.0, 20.0, 400.0], 36)  # 36 months each, levels far apart
+    model = build_model(prepare(apart, config), config)
     free = {v.name for v in model.free_RVs}
     assert "level" in free
     assert not {"slope", "series_month", "changepoint", "log_noise"} & free
@@ -91,17 +95,22 @@ def test_teams_are_drawn_around_the_base_which_adds_nothing_on_top():
     frame = panel(n_series=4)
     frame["team"] = np.repeat(["t1", "t1", "t2", "t2"], 36)
     frame["region"] = np.repeat(["r1", "r1", "r2", "r2"], 36)
-    config = BookingsConfig.model_validate({**PANEL, "parameterisation": "noncentred"})
+    config = BookingsConfig.model_validate(PANEL)  # centred: teams and regions drawn directly
     model = build_model(prepare(frame, config), config)
     assert {"level_region", "level_team"} <= {v.name for v in model.free_RVs}
-    [graph] = model.replace_rvs_by_values([model["level"]])
-    level = model.compile_fn(graph, inputs=model.value_vars, on_unused_input="ignore", point_fn=False)
+    # the teams' prior: its log-density over the base peaks at the teams' mean, (7 - 1) / 2
+    team_term = model.compile_fn(model.logp(vars=[model["level_team"]], sum=True),
+                                 inputs=model.value_vars, on_unused_input="ignore", point_fn=False)
     point = model.initial_point()
-    point["z"] = np.zeros_like(point["z"])
     point["level_team"] = np.array([7.0, -1.0])
-    for base in (0.25, 3.0):  # the base moves the teams' prior, never the levels themselves
+    point["level_region_zerosum__"] = np.zeros_like(point["level_region_zerosum__"])
+
+    def at(base: float) -> float:
         point["coef"] = np.array([base, 0.0, 0.0, 0.0])
-        np.testing.assert_allclose(level(**point), [7.0, 7.0, -1.0, -1.0])
+        return float(team_term(**point))
+
+    assert at(3.0) > at(2.5) and at(3.0) > at(3.5)
+    np.testing.assert_allclose(at(2.0), at(4.0))
     draws = pm.draw(model["level_region"], draws=5, random_seed=1)
     np.testing.assert_allclose(draws.sum(axis=1), 0.0, atol=1e-9)
 
@@ -123,3 +132,33 @@ def test_month_effects_leave_the_quarter_pattern_to_the_quarter_effects():
     active = pm.draw(model["active_month"], draws=20, random_seed=3)
     for q in range(3):
         np.testing.assert_allclose(active[:, position == q].sum(axis=1), 0.0, atol=1e-9)
+
+
+def test_each_unit_is_drawn_centred_only_when_its_own_months_pin_it():
+    """Under ``mixed``, a payee with three years of bookings is drawn centred, one with three
+    months non-centred (payees differ by about as much as one month's noise). Either way its
+    level has the same prior, N(around, spread)."""
+    rng = np.random.default_rng(11)
+    months = np.array([36] * 4 + [3] * 4)
+    true_level = rng.normal(0.0, 0.5, len(months))
+    periods = pd.date_range("2021-01-01", periods=36, freq="MS")
+    frame = pd.DataFrame([
+        {"series_id": f"p{i}", "period": periods[-1 - m], "team": f"t{i % 2}",
+         "value": float(np.exp(5 + true_level[i] + rng.normal(0.0, 1.0)))}
+        for i, n in enumerate(months) for m in range(n)])
+    config = BookingsConfig.model_validate({**PANEL, "parameterisation": "mixed", "scale": "global"})
+    p = prepare(frame, config)
+    centring = _centring(p, "level", "mixed")
+    long_ones = np.isin(p.series, [f"p{i}" for i in range(4)])
+    assert centring.series[long_ones].all() and not centring.series[~long_ones].any()
+    assert _centring(p, "level", "centred").series.all()
+    assert not _centring(p, "level", "noncentred").series.any()
+    model = build_model(p, config)
+    assert {"level_centred", "level_offset"} <= {v.name for v in model.free_RVs}
+
+    with pm.Model(coords={"unit": ["a", "b", "c"]}):
+        effect = _partly_centred("effect", pt.as_tensor([0.0, 10.0, 20.0]), pt.as_tensor(2.0),
+                                 np.array([True, False, True]), "unit")
+        draws = pm.draw(effect, draws=4000, random_seed=4)
+    np.testing.assert_allclose(draws.mean(axis=0), [0.0, 10.0, 20.0], atol=0.15)
+    np.testing.assert_allclose(draws.std(axis=0), [2.0, 2.0, 2.0], rtol=0.05)
