@@ -364,7 +364,7 @@ def _centring(p: Prepared, part: str, parameterisation: str) -> Centring:
         n = p.positive.sum(axis=1).astype(float)
         mean = np.divide((p.log_y * p.positive).sum(axis=1), n, out=np.zeros(n_series), where=n > 0)
         noise = ((p.log_y - mean[:, None]) ** 2 * p.positive).sum() / max(float((n - 1).clip(0).sum()), 1.0)
-        info = n / noise
+        info = n / max(noise, 1e-6)                            # no noise at all: as good as exact
     else:
         n = p.observed.sum(axis=1).astype(float)
         rate = (p.positive.sum(axis=1) + 0.5) / (n + 1.0)        # no infinite logits
