@@ -97,9 +97,9 @@ class BookingsConfig(Strict):
                             "deviation from the trend and decay back to it (a local level)")
     annual_echo: bool = Field(False, description="the same month a year before (a booking, its "
                               "size, nothing, or not observed) moves whether anything closes and "
-                              "how much: renewals and other yearly business. Off by default: "
-                              "on a 30-payee company it gave 18 divergent transitions (within "
-                              "the accuracy test's limit of 5 without it)")
+                              "how much: renewals and other yearly business. Off by default: on "
+                              "the demo it forecasts better (payee MASE 1.038 against 1.129) but "
+                              "its 80% intervals cover 90-93% of outcomes")
     fiscal_year_start_month: int = Field(1, ge=1, le=12, description="defines quarter ends")
     posterior_samples: int = Field(1000, ge=1, description="predictive samples kept per forecast")
 
