@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from spm_forecast_pymc.config import DiagnosticsConfig
+from spm_forecast_pymc.rank_diagnostics import bulk_ess, rank_rhat
 
 
 class ConvergenceWarning(UserWarning):
@@ -46,17 +47,28 @@ class DiagnosticsReport:
         ])
 
 
-def _worst(dataset: object, pick: str) -> tuple[float, str]:
-    worst_value = np.nan
-    worst_name = ""
-    for name, values in dataset.data_vars.items():  # type: ignore[attr-defined]
-        arr = np.asarray(values, dtype=float)
-        if arr.size == 0 or np.all(np.isnan(arr)):
+def _parameters(posterior: object) -> tuple[np.ndarray, np.ndarray]:
+    """Every scalar of every variable as one array (parameters, chains, draws), and the
+    variable each row belongs to."""
+    blocks, names = [], []
+    for name, values in posterior.data_vars.items():  # type: ignore[attr-defined]
+        arr = np.asarray(values, dtype=float)          # (chain, draw, *shape)
+        if arr.size == 0:
             continue
-        value = float(np.nanmax(arr) if pick == "max" else np.nanmin(arr))
-        if np.isnan(worst_value) or (value > worst_value if pick == "max" else value < worst_value):
-            worst_value, worst_name = value, str(name)
-    return worst_value, worst_name
+        blocks.append(np.moveaxis(arr.reshape(arr.shape[0], arr.shape[1], -1), -1, 0))
+        names += [str(name)] * blocks[-1].shape[0]
+    if not blocks:
+        return np.empty((0, 0, 0)), np.array([], dtype=object)
+    return np.concatenate(blocks), np.array(names, dtype=object)
+
+
+def _worst(values: np.ndarray, names: np.ndarray, pick: str) -> tuple[float, str]:
+    """The largest (``max``) or smallest value, ignoring NaN, and its variable's name (the
+    first variable in the posterior's order on a tie)."""
+    if np.isnan(values).all():
+        return np.nan, ""
+    at = int(np.nanargmax(values) if pick == "max" else np.nanargmin(values))
+    return float(values[at]), str(names[at])
 
 
 def check(idata: az.InferenceData, thresholds: DiagnosticsConfig, label: str,
@@ -66,10 +78,10 @@ def check(idata: az.InferenceData, thresholds: DiagnosticsConfig, label: str,
     posterior = idata.posterior
     chains = int(posterior.sizes["chain"])
     draws = int(posterior.sizes["draw"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # constant parameters give nan R-hat
-        rhat, rhat_name = _worst(az.rhat(posterior), "max") if chains > 1 else (np.nan, "")
-        ess, ess_name = _worst(az.ess(posterior, method="bulk"), "min")
+    # ArviZ's rank-normalised R-hat and bulk ESS, all parameters at once (rank_diagnostics)
+    x, names = _parameters(posterior)
+    rhat, rhat_name = _worst(rank_rhat(x), names, "max") if chains > 1 else (np.nan, "")
+    ess, ess_name = _worst(bulk_ess(x), names, "min")
     divergences = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata else 0
     messages = []
     if chains < 2:
