@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -39,6 +39,17 @@ class SamplerConfig(Strict):
     target_accept: float = Field(0.9, gt=0.5, lt=1.0, description="NUTS step-size target")
     random_seed: int = Field(20240601, description="same seed + same data = same samples")
     progressbar: bool = Field(True, description="show a tqdm progress bar while sampling")
+    low_rank_mass_matrix: bool = Field(False, description="nutpie only: adapt a low-rank "
+                                       "correction to the diagonal mass matrix, for posteriors "
+                                       "with a few strongly correlated directions")
+
+    @model_validator(mode="after")
+    def _low_rank_needs_nutpie(self) -> SamplerConfig:
+        if self.low_rank_mass_matrix and self.backend != "nutpie":
+            raise ValueError("sampler.low_rank_mass_matrix needs sampler.backend 'nutpie' "
+                             "(PyMC's NUTS adapts a diagonal mass matrix only): with backend "
+                             "'pymc', set low_rank_mass_matrix to false")
+        return self
 
 
 class DiagnosticsConfig(Strict):
@@ -120,7 +131,10 @@ class PipelinePriors(Strict):
 class PipelineConfig(Strict):
     """Model B, win probability and close-date of open opportunities."""
 
-    sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(tune=300, draws=300))
+    # nutpie with a low-rank mass matrix: on the demo (175 owners, 4,647 cells) R-hat 1.02 and
+    # bulk ESS 367 in 35 s, against PyMC's NUTS: ESS 84 in 72 s (diagonal nutpie: ESS 13)
+    sampler: SamplerConfig = Field(default_factory=lambda: SamplerConfig(
+        backend="nutpie", tune=300, draws=300, low_rank_mass_matrix=True))
     diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
     priors: PipelinePriors = Field(default_factory=PipelinePriors)
     training_months: int = Field(24, ge=3, description="learn from deals closed in this many "

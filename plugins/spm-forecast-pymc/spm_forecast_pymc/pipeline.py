@@ -193,7 +193,8 @@ class PipelineModel(ModelBuilder[PipelineConfig]):
     """Model B. ``fit(training)`` then ``simulate(open_deals, as_of, window_end)``."""
 
     name: ClassVar[str] = "pipeline"
-    version: ClassVar[str] = "2"  # 2: centred effects of the levels with data, summing to zero
+    # 2: centred effects of the levels with data, summing to zero; 3: nutpie, low-rank mass matrix
+    version: ClassVar[str] = "3"
     config_class = PipelineConfig
 
     def hash_data(self, data: pd.DataFrame) -> str:

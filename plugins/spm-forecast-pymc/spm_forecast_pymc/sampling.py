@@ -69,7 +69,7 @@ def _sample_nutpie(model: pm.Model, sampler: SamplerConfig, label: str) -> az.In
         compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
         cores=min(sampler.cores, sampler.chains), seed=sampler.random_seed,
         target_accept=sampler.target_accept, progress_bar=False, blocking=False,
-        save_warmup=False,
+        save_warmup=False, low_rank_modified_mass_matrix=sampler.low_rank_mass_matrix,
     )
     done = 0
     try:

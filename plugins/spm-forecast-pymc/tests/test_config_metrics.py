@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from spm_forecast_pymc.config import BookingsConfig, config_hash, merge
+from spm_forecast_pymc.config import BookingsConfig, PipelineConfig, config_hash, merge
 from spm_forecast_pymc.metrics import brier, coverage, crps_normal, crps_samples, mase, mase_scale, smape
 
 
@@ -50,3 +50,10 @@ def test_crps_of_samples_matches_definition_and_normal_form():
 def test_coverage_and_brier():
     assert coverage(np.array([1, 5, 9]), np.array([0, 0, 0]), np.array([5, 5, 5])) == pytest.approx(2 / 3)
     assert brier(np.array([1.0, 0.0, 0.5]), np.array([1, 1, 0])) == pytest.approx((0 + 1 + 0.25) / 3)
+
+
+def test_a_low_rank_mass_matrix_needs_nutpie():
+    assert PipelineConfig().sampler.low_rank_mass_matrix  # Model B's default (nutpie)
+    with pytest.raises(ValueError, match="needs sampler.backend 'nutpie'.*set low_rank_mass_matrix to false"):
+        merge(PipelineConfig(), {"sampler": {"backend": "pymc"}})
+    assert merge(PipelineConfig(), {"sampler": {"backend": "pymc", "low_rank_mass_matrix": False}}).sampler.backend == "pymc"

@@ -67,4 +67,6 @@ def test_seen_levels_sum_to_zero_and_other_is_the_pooled_mean(fitted_pipeline):
         other = values[:, -1]
         spread = post[f"{name}_sd"].values.reshape(-1)
         assert abs(other.mean()) < 3 * spread.mean()
-        assert other.std() > seen.std(axis=0).max()  # no data: only the group's spread
+        # no data: the group's whole spread, wider than a typical seen level (a seen owner
+        # with two or three deals can be almost as uncertain, so not wider than every one)
+        assert other.std() > np.median(seen.std(axis=0))
