@@ -102,15 +102,16 @@ def txhousing(every: int = 1) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- forecasting
-def baselines(train: pd.DataFrame, h: int, n_jobs: int = -1) -> dict[str, dict[str, np.ndarray]]:
+def baselines(train: pd.DataFrame, h: int) -> dict[str, dict[str, np.ndarray]]:
     """Point, 80% and 95% bounds per baseline: arrays (series, h) in ``series`` order."""
     from statsforecast import StatsForecast
     from statsforecast.models import AutoARIMA, AutoETS, SeasonalNaive
 
     df = train.rename(columns={"series_id": "unique_id", "period": "ds", "value": "y"})[["unique_id", "ds", "y"]]
-    # AutoARIMA's search is most of a part's time (1.4 s per 3-year series)
+    # one core: AutoARIMA's search is most of a part's time (1.4 s per 3-year series), so
+    # PendingBaselines runs chunks of series on every core
     sf = StatsForecast(models=[SeasonalNaive(12), AutoETS(season_length=12), AutoARIMA(season_length=12)],
-                       freq="MS", n_jobs=n_jobs)
+                       freq="MS", n_jobs=1)
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -185,17 +186,13 @@ class PendingBaselines:
         ids = sorted(train["series_id"].unique())
         chunks = np.array_split(np.asarray(ids, dtype=object), min(len(ids), 2 * (os.cpu_count() or 2)))
         self.futures: list[Future] = [
-            side.submit(baselines, train[train["series_id"].isin(list(chunk))], h, 1) for chunk in chunks]
+            side.submit(baselines, train[train["series_id"].isin(list(chunk))], h) for chunk in chunks]
 
     def result(self) -> dict[str, dict[str, np.ndarray]]:
         """As :func:`baselines` returns them: arrays (series, h), series in sorted order."""
         parts = [f.result() for f in self.futures]
         return {name: {key: np.concatenate([p[name][key] for p in parts]) for key in parts[0][name]}
                 for name in parts[0]}
-
-
-def baselines_beside(side: ProcessPoolExecutor, train: pd.DataFrame, h: int) -> PendingBaselines:
-    return PendingBaselines(side, train, h)
 
 
 def panel_benchmark(frame: pd.DataFrame, origins: list[int], config: dict, side: ProcessPoolExecutor,
@@ -207,7 +204,7 @@ def panel_benchmark(frame: pd.DataFrame, origins: list[int], config: dict, side:
         train = frame[frame["period"] < cut]
         test = frame[(frame["period"] >= cut) & (frame["period"] < cut + pd.DateOffset(months=h))]
         series = sorted(train["series_id"].unique())
-        pending = baselines_beside(side, train, h)
+        pending = PendingBaselines(side, train, h)
         mine, seconds, model = model_forecast(train, h, config)
         fit_seconds += seconds
         d = model.diagnostics
@@ -262,8 +259,8 @@ def demo_benchmark(folder: Path, origins: list[date], side: ProcessPoolExecutor)
             team_of = dict(zip(model.series["series_id"], model.series["team"], strict=True))
             t_train = train.assign(series_id=train["series_id"].map(team_of)).groupby(
                 ["series_id", "period"], as_index=False)["value"].sum()
-            pending_payee = baselines_beside(side, tr, H_DEMO)
-            pending_team = baselines_beside(side, t_train, H_DEMO)
+            pending_payee = PendingBaselines(side, tr, H_DEMO)
+            pending_team = PendingBaselines(side, t_train, H_DEMO)
             pp = model.predict_idata(H_DEMO, samples=1000).posterior_predictive["bookings"].isel(chain=0)
             ids = list(pp["series"].values)
             s_all = pp.transpose("series", "period", "draw").values
@@ -365,24 +362,26 @@ def timing_figures(model: BookingsModel, h: pd.DataFrame, seconds: float, cpu: f
             "divergences": int(model.diagnostics.divergences)}
 
 
+def panel_part(key: str, title: str, frame: pd.DataFrame, origins: list[int], panel: dict,
+               side: ProcessPoolExecutor, figures: dict[str, object]) -> None:
+    res, secs, diag = panel_benchmark(frame, origins, panel, side)
+    table(f"{title}; model fit {secs:.0f} s)", res)
+    print(f"  model diagnostics {diag}")
+    figures[key] = {"results": res, "fit_seconds": secs, "diagnostics": diag}
+
+
 def run_parts(args: argparse.Namespace, quick: bool, panel: dict, figures: dict[str, object],
               side: ProcessPoolExecutor, part_done: Callable[[str], None]) -> None:
     if "m3" not in args.skip:
         frame = m3_sales(30 if quick else None)
-        res, secs, diag = panel_benchmark(frame, [12], panel, side)
-        table(f"M3 monthly sales/shipments ({frame['series_id'].nunique()} series, last 12 months held out; "
-              f"model fit {secs:.0f} s)", res)
-        print(f"  model diagnostics {diag}")
-        figures["m3_sales"] = {"results": res, "fit_seconds": secs, "diagnostics": diag}
+        panel_part("m3_sales", f"M3 monthly sales/shipments ({frame['series_id'].nunique()} series, last 12 "
+                   "months held out", frame, [12], panel, side, figures)
         part_done("m3")
     if "txhousing" not in args.skip:
         frame = txhousing(every=2 if quick else 1)
         origins = [12] if quick else [24, 12]
-        res, secs, diag = panel_benchmark(frame, origins, panel, side)
-        table(f"txhousing ({frame['series_id'].nunique()} cities, origins {origins} months before the end; "
-              f"model fit {secs:.0f} s)", res)
-        print(f"  model diagnostics {diag}")
-        figures["txhousing"] = {"results": res, "fit_seconds": secs, "diagnostics": diag}
+        panel_part("txhousing", f"txhousing ({frame['series_id'].nunique()} cities, origins {origins} months "
+                   "before the end", frame, origins, panel, side, figures)
         part_done("txhousing")
     if "demo" not in args.skip:
         folder = demo_workspace(args.workspace)
