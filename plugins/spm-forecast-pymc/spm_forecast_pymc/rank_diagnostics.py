@@ -49,7 +49,9 @@ def rank_rhat(x: np.ndarray) -> np.ndarray:
     ok = ~np.isnan(x).any(axis=(1, 2))
     split = _split_chains(x[ok])
     folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
-    out[ok] = np.maximum(_rhat(_z_scale(split)), _rhat(_z_scale(folded)))
+    # the larger of the two; a tail R-hat of NaN (a two-valued parameter folds to a constant)
+    # leaves the bulk one, as in ArviZ
+    out[ok] = np.fmax(_rhat(_z_scale(split)), _rhat(_z_scale(folded)))
     return out
 
 

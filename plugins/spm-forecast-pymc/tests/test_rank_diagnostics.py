@@ -23,7 +23,8 @@ def arviz_figures(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def awkward_chains(chains: int, draws: int, seed: int) -> np.ndarray:
     """Random walks plus noise (slow mixing: Geyer's sequence stops at many different lags),
-    with a constant parameter, one with a NaN draw, one with ties and one chain shifted."""
+    with a constant parameter, one with a NaN draw, one with ties, one chain shifted and one
+    alternating between two values (folded around its median, a constant)."""
     rng = np.random.default_rng(seed)
     shape = (40, chains, draws)
     x = np.cumsum(rng.normal(size=shape), axis=-1) * rng.uniform(0.0, 0.5, size=(40, 1, 1)) + rng.normal(size=shape)
@@ -31,6 +32,7 @@ def awkward_chains(chains: int, draws: int, seed: int) -> np.ndarray:
     x[4, 0, 2] = np.nan
     x[5] = np.round(x[5])
     x[6, -1] += 3.0
+    x[7] = np.where(np.arange(draws) % 2, 1.0, -1.0)
     return x
 
 
