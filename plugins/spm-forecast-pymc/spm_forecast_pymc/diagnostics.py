@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from spm_forecast_pymc.config import DiagnosticsConfig
-from spm_forecast_pymc.rank_diagnostics import bulk_ess, rank_rhat
+from spm_forecast_pymc.rank_diagnostics import rank_diagnostics
 
 
 class ConvergenceWarning(UserWarning):
@@ -80,8 +80,9 @@ def check(idata: az.InferenceData, thresholds: DiagnosticsConfig, label: str,
     draws = int(posterior.sizes["draw"])
     # ArviZ's rank-normalised R-hat and bulk ESS, all parameters at once (rank_diagnostics)
     x, names = _parameters(posterior)
-    rhat, rhat_name = _worst(rank_rhat(x), names, "max") if chains > 1 else (np.nan, "")
-    ess, ess_name = _worst(bulk_ess(x), names, "min")
+    rhats, esss = rank_diagnostics(x)
+    rhat, rhat_name = _worst(rhats, names, "max") if chains > 1 else (np.nan, "")
+    ess, ess_name = _worst(esss, names, "min")
     divergences = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata else 0
     messages = []
     if chains < 2:

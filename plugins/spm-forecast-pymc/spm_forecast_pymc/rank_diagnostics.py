@@ -38,43 +38,36 @@ def _rhat(z: np.ndarray) -> np.ndarray:
         return np.sqrt((between / within + n - 1) / n)
 
 
-def rank_rhat(x: np.ndarray) -> np.ndarray:
-    """R-hat of each parameter of ``x`` (parameters, chains, draws): the larger of the bulk
-    and tail (folded around the median) rank-normalised split R-hat. NaN for a parameter
-    with a NaN draw, a constant one, fewer than 2 chains or fewer than 4 draws."""
+def rank_diagnostics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R-hat and bulk effective sample size of each parameter of ``x`` (parameters, chains,
+    draws), from the same normal scores of the split chains.
+
+    R-hat: the larger of the bulk and tail (folded around the median) rank-normalised split
+    R-hat; NaN for a parameter with a NaN draw, a constant one, fewer than 2 chains or fewer
+    than 4 draws. ESS: Geyer's initial monotone sequence on the autocorrelations of the
+    normal scores; a constant parameter has the full count, one with a NaN draw NaN."""
     x = np.asarray(x, dtype=float)
-    out = np.full(x.shape[0], np.nan)
-    if x.shape[1] < 2 or x.shape[2] < 4 or x.shape[0] == 0:
-        return out
+    rhat, ess = np.full(x.shape[0], np.nan), np.full(x.shape[0], np.nan)
+    if x.shape[0] == 0 or x.shape[2] < 4:
+        return rhat, ess
     ok = ~np.isnan(x).any(axis=(1, 2))
     split = _split_chains(x[ok])
-    folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
-    # the larger of the two; a tail R-hat of NaN (a two-valued parameter folds to a constant)
-    # leaves the bulk one, as in ArviZ
-    out[ok] = np.fmax(_rhat(_z_scale(split)), _rhat(_z_scale(folded)))
-    return out
-
-
-def bulk_ess(x: np.ndarray) -> np.ndarray:
-    """Bulk effective sample size of each parameter of ``x`` (parameters, chains, draws):
-    Geyer's initial monotone sequence on the autocorrelations of the rank-normalised split
-    chains. A constant parameter has the full count; NaN for one with a NaN draw."""
-    x = np.asarray(x, dtype=float)
-    out = np.full(x.shape[0], np.nan)
-    if x.shape[2] < 4 or x.shape[0] == 0:
-        return out
-    ok = ~np.isnan(x).any(axis=(1, 2))
-    z = _z_scale(_split_chains(x[ok]))
-    out[ok] = _ess(z)
-    return out
+    z = _z_scale(split)
+    ess[ok] = _ess(z)
+    if x.shape[1] >= 2:
+        folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
+        # the larger of the two; a tail R-hat of NaN (a two-valued parameter folds to a
+        # constant) leaves the bulk one, as in ArviZ
+        rhat[ok] = np.fmax(_rhat(z), _rhat(_z_scale(folded)))
+    return rhat, ess
 
 
 def _autocov(z: np.ndarray) -> np.ndarray:
     """Autocovariance of each chain along the last axis (biased, divided by n), via FFT."""
     n = z.shape[-1]
-    centred = z - z.mean(axis=-1, keepdims=True)
-    spectrum = np.fft.rfft(centred, n=fft.next_fast_len(2 * n), axis=-1)
-    return np.fft.irfft(spectrum * np.conjugate(spectrum), n=fft.next_fast_len(2 * n), axis=-1)[..., :n] / n
+    padded = fft.next_fast_len(2 * n)
+    spectrum = np.fft.rfft(z - z.mean(axis=-1, keepdims=True), n=padded, axis=-1)
+    return np.fft.irfft(spectrum * np.conjugate(spectrum), n=padded, axis=-1)[..., :n] / n
 
 
 def _ess(z: np.ndarray) -> np.ndarray:
