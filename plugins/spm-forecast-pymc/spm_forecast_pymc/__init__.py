@@ -15,7 +15,7 @@ link_openblas()  # before any submodule imports PyMC: PyTensor reads its BLAS fl
 # The public names are imported on first use (PEP 562), so that loading the plugin entry point
 # does not import PyMC; ``from spm_forecast_pymc import BookingsModel`` works as before.
 _LAZY = {
-    "BookingsModel": "bookings", "HistoryError": "bookings",
+    "BookingsData": "bookings", "BookingsModel": "bookings", "HistoryError": "bookings",
     "ModelMismatchError": "builder", "NotFittedError": "builder",
     "BookingsConfig": "config", "PipelineConfig": "config", "SamplerConfig": "config",
     "ConvergenceWarning": "diagnostics", "DiagnosticsReport": "diagnostics",
@@ -35,7 +35,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "BookingsConfig", "BookingsModel", "ConvergenceWarning", "DiagnosticsReport", "HistoryError",
+    "BookingsConfig", "BookingsData", "BookingsModel", "ConvergenceWarning", "DiagnosticsReport", "HistoryError",
     "ModelMismatchError", "NotFittedError", "PipelineConfig", "PipelineModel", "PlanningInputs",
     "SamplerConfig", "WorkspaceForecast", "__version__",
 ]

@@ -111,6 +111,10 @@ class BookingsConfig(Strict):
                               "how much: renewals and other yearly business. Off by default: on "
                               "the demo it forecasts better (payee MASE 1.038 against 1.129) but "
                               "its 80% intervals cover 90-93% of outcomes")
+    renewals: bool = Field(True, description="the renewal book (subscription ARR coming up for "
+                           "renewal in a month, known ahead) moves whether anything closes and how "
+                           "much; used when the data carry it (:class:`BookingsData`, and every "
+                           "workspace forecast)")
     fiscal_year_start_month: int = Field(1, ge=1, le=12, description="defines quarter ends")
     posterior_samples: int = Field(1000, ge=1, description="predictive samples kept per forecast")
 

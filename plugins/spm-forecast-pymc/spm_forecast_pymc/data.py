@@ -222,3 +222,75 @@ def quotas(ws: Workspace, measure: str | None = None) -> pd.DataFrame:
     for col in ("period_start", "period_end"):
         frame[col] = pd.to_datetime(frame[col])
     return frame
+
+
+def renewals_due(ws: Workspace, as_of: date | str | None = None, months: int = 36,
+                 months_ahead: int = 12, window_days: int = 21, min_term_days: int = 300
+                 ) -> pd.DataFrame:
+    """The renewal book: subscription ARR that comes up for renewal, per payee and month, from
+    ``months`` before ``as_of`` to ``months_ahead`` after it. One row per (``series_id``,
+    ``period``) with ``renewals_due`` (float, base currency); months without any are absent.
+
+    * A term counts when it started before ``as_of`` (so the future part uses only contracts
+      known then), ran at least ``min_term_days`` (a shorter one was cancelled, not renewed),
+      and its account's segment books renewals as deals (a ``deal_type = 'renewal'``
+      opportunity created before ``as_of``; auto-renewing segments book nothing).
+    * Renewal deals close in the ``window_days`` days up to the term's end: its ARR is spread
+      over the months of that window in proportion to its days (at most two months).
+    * It is due to the account's owner at the time: the owner of the account's latest
+      opportunity created before the window opens (and before ``as_of``), else the account's
+      current owner.
+    * ARR converts to the base currency at the rate on or before ``as_of`` (:func:`_fx_sql`).
+    """
+    if not 1 <= window_days <= 28:
+        raise ValueError(f"window_days must be 1..28 (a window spans at most two months), got {window_days}")
+    as_of_d = _as_date(as_of) or default_as_of(ws)
+    month0 = pd.Timestamp(as_of_d).to_period("M")
+    first = (month0 - months).to_timestamp()
+    stop = (month0 + months_ahead).to_timestamp()   # exclusive
+    base = ws.config.base_currency
+    as_of_sql = f"DATE '{as_of_d:%Y-%m-%d}'"
+    frame = ws.sql(f"""
+        WITH negotiated AS (
+            SELECT DISTINCT segment FROM opportunities
+            WHERE deal_type = 'renewal' AND created_date < {as_of_sql} AND segment IS NOT NULL
+        ), terms AS (
+            SELECT s.subscription_id, s.account_id, s.end_date, a.owner_id AS account_owner,
+                   least(s.end_date - INTERVAL {window_days - 1} DAY, {as_of_sql} - INTERVAL 1 DAY) AS cutoff,
+                   {_fx_sql(base, 'CAST(s.arr AS DOUBLE)', 's.currency', as_of_sql)} AS arr
+            FROM subscriptions s JOIN accounts a USING (account_id)
+            WHERE s.start_date < {as_of_sql} AND s.end_date IS NOT NULL
+              AND s.end_date >= s.start_date + INTERVAL {min_term_days} DAY
+              AND s.end_date >= DATE '{first:%Y-%m-%d}'
+              AND s.end_date < DATE '{stop:%Y-%m-%d}' + INTERVAL {window_days} DAY
+              AND a.segment IN (SELECT segment FROM negotiated)
+        ), opps AS (
+            SELECT account_id, owner_id, CAST(created_date AS TIMESTAMP) AS created
+            FROM opportunities WHERE account_id IS NOT NULL
+        ), owned AS (
+            SELECT t.subscription_id, coalesce(o.owner_id, t.account_owner) AS series_id, t.end_date, t.arr
+            FROM terms t ASOF LEFT JOIN opps o
+              ON o.account_id = t.account_id AND CAST(t.cutoff AS TIMESTAMP) >= o.created
+        ), parts AS (
+            SELECT subscription_id, series_id, date_trunc('month', end_date) AS period,
+                   arr * least(day(end_date), {window_days}) / {window_days} AS due
+            FROM owned
+            UNION ALL
+            SELECT subscription_id, series_id, date_trunc('month', end_date) - INTERVAL 1 MONTH,
+                   arr * ({window_days} - least(day(end_date), {window_days})) / {window_days}
+            FROM owned WHERE day(end_date) < {window_days}
+        )
+        SELECT series_id, CAST(period AS DATE) AS period, due AS renewals_due
+        FROM parts WHERE series_id IS NOT NULL AND due > 0
+          AND period >= DATE '{first:%Y-%m-%d}' AND period < DATE '{stop:%Y-%m-%d}'
+        ORDER BY series_id, period, subscription_id
+    """)
+    # summed here, in a fixed order: DuckDB's parallel sums add floats in any order, and a
+    # last-bit difference is another data hash and another compiled model (no cache hit)
+    frame = frame.groupby(["series_id", "period"], as_index=False, sort=True)["renewals_due"].sum(min_count=1)
+    if frame["renewals_due"].isna().any():
+        raise ForecastDataError(f"no fx_rates rate converts a subscription's currency to {base} "
+                                f"on or before {as_of_d}; load fx_rates for its currency")
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame["series_id"] = frame["series_id"].astype(str)
+    return frame[["series_id", "period", "renewals_due"]]

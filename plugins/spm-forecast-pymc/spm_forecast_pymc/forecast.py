@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from spm_kernel.workspace import Workspace
 
 from spm_forecast_pymc import data
-from spm_forecast_pymc.bookings import BookingsModel
+from spm_forecast_pymc.bookings import BookingsData, BookingsModel
 from spm_forecast_pymc.cache import cache_folder, fit_cached
 from spm_forecast_pymc.config import BookingsConfig, PipelineConfig, merge
 from spm_forecast_pymc.pipeline import PipelineModel, PipelineSimulation, forecast_categories
@@ -82,9 +82,21 @@ class WorkspaceForecast:
         return data.bookings_history(self.ws, self.as_of, months=months)
 
     @cached_property
+    def renewals(self) -> pd.DataFrame:
+        """The renewal book per payee and month, the history's months and 12 ahead."""
+        return data.renewals_due(self.ws, self.as_of, months=self.bookings_config.months_of_history)
+
+    @cached_property
+    def bookings_inputs(self) -> pd.DataFrame | BookingsData:
+        """What Model A fits on: the history, with the renewal book unless switched off."""
+        if not self.bookings_config.renewals:
+            return self.history
+        return BookingsData(self.history, self.renewals)
+
+    @cached_property
     def bookings_model(self) -> BookingsModel:
         folder = cache_folder(self.ws.path) if self.cache else None
-        model, hit = fit_cached(BookingsModel(self.bookings_config), self.history, folder)
+        model, hit = fit_cached(BookingsModel(self.bookings_config), self.bookings_inputs, folder)
         self.from_cache["bookings"] = hit
         return model
 
