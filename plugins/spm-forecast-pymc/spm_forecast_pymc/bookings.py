@@ -644,6 +644,8 @@ class BookingsModel(ModelBuilder[BookingsConfig]):
         prepared = prepare(data, self.config)
         model = build_model(prepared, self.config)
         idata = sample(model, self.config.sampler, "bookings model")
+        if "constant_data" in idata.groups():  # PyMC's NUTS copies pm.Data inputs (the book)
+            del idata.constant_data             # there; forecasts read what _constant_data keeps
         idata.add_groups({"constant_data": _constant_data(prepared, self.config)})
         return idata
 
@@ -655,7 +657,8 @@ class BookingsModel(ModelBuilder[BookingsConfig]):
         frame = history[cols].astype(str).sort_values(["series_id", "period"]).reset_index(drop=True)
         if not isinstance(data, BookingsData):
             return data_hash(frame)
-        book = data.renewals[list(RENEWAL_COLUMNS)].astype(str).sort_values(["series_id", "period"])
+        columns = [c for c in RENEWAL_COLUMNS if c in data.renewals.columns]  # prepare names a gap
+        book = data.renewals[columns].astype(str).sort_values(columns[:2])
         both = data_hash(frame) + data_hash(book.reset_index(drop=True))
         return hashlib.sha256(both.encode()).hexdigest()
 

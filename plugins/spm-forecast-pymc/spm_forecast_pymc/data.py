@@ -255,7 +255,7 @@ def renewals_due(ws: Workspace, as_of: date | str | None = None, months: int = 3
             SELECT DISTINCT segment FROM opportunities
             WHERE deal_type = 'renewal' AND created_date < {as_of_sql} AND segment IS NOT NULL
         ), terms AS (
-            SELECT s.subscription_id, s.account_id, s.end_date, a.owner_id AS account_owner,
+            SELECT s.subscription_id, s.account_id, s.end_date, s.currency, a.owner_id AS account_owner,
                    least(s.end_date - INTERVAL {window_days - 1} DAY, {as_of_sql} - INTERVAL 1 DAY) AS cutoff,
                    {_fx_sql(base, 'CAST(s.arr AS DOUBLE)', 's.currency', as_of_sql)} AS arr
             FROM subscriptions s JOIN accounts a USING (account_id)
@@ -268,29 +268,34 @@ def renewals_due(ws: Workspace, as_of: date | str | None = None, months: int = 3
             SELECT account_id, owner_id, CAST(created_date AS TIMESTAMP) AS created
             FROM opportunities WHERE account_id IS NOT NULL
         ), owned AS (
-            SELECT t.subscription_id, coalesce(o.owner_id, t.account_owner) AS series_id, t.end_date, t.arr
+            SELECT t.subscription_id, t.currency, coalesce(o.owner_id, t.account_owner) AS series_id,
+                   t.end_date, t.arr
             FROM terms t ASOF LEFT JOIN opps o
               ON o.account_id = t.account_id AND CAST(t.cutoff AS TIMESTAMP) >= o.created
         ), parts AS (
-            SELECT subscription_id, series_id, date_trunc('month', end_date) AS period,
+            SELECT subscription_id, currency, series_id, date_trunc('month', end_date) AS period,
                    arr * least(day(end_date), {window_days}) / {window_days} AS due
             FROM owned
             UNION ALL
-            SELECT subscription_id, series_id, date_trunc('month', end_date) - INTERVAL 1 MONTH,
+            SELECT subscription_id, currency, series_id, date_trunc('month', end_date) - INTERVAL 1 MONTH,
                    arr * ({window_days} - least(day(end_date), {window_days})) / {window_days}
             FROM owned WHERE day(end_date) < {window_days}
         )
-        SELECT series_id, CAST(period AS DATE) AS period, due AS renewals_due
-        FROM parts WHERE series_id IS NOT NULL AND due > 0
+        SELECT subscription_id, currency, series_id, CAST(period AS DATE) AS period, due AS renewals_due
+        FROM parts WHERE series_id IS NOT NULL AND (due > 0 OR due IS NULL)
           AND period >= DATE '{first:%Y-%m-%d}' AND period < DATE '{stop:%Y-%m-%d}'
         ORDER BY series_id, period, subscription_id
     """)
+    unconverted = frame[frame["renewals_due"].isna()]
+    if len(unconverted):
+        first_row = unconverted.iloc[0]
+        raise ForecastDataError(
+            f"no fx_rates rate converts {first_row['currency']} to {base} on or before {as_of_d} "
+            f"(subscription {first_row['subscription_id']}); load fx_rates for "
+            f"{sorted(unconverted['currency'].unique())}")
     # summed here, in a fixed order: DuckDB's parallel sums add floats in any order, and a
     # last-bit difference is another data hash and another compiled model (no cache hit)
-    frame = frame.groupby(["series_id", "period"], as_index=False, sort=True)["renewals_due"].sum(min_count=1)
-    if frame["renewals_due"].isna().any():
-        raise ForecastDataError(f"no fx_rates rate converts a subscription's currency to {base} "
-                                f"on or before {as_of_d}; load fx_rates for its currency")
+    frame = frame.groupby(["series_id", "period"], as_index=False, sort=True)["renewals_due"].sum()
     frame["period"] = pd.to_datetime(frame["period"])
     frame["series_id"] = frame["series_id"].astype(str)
     return frame[["series_id", "period", "renewals_due"]]

@@ -77,6 +77,14 @@ def test_renewal_book_spreads_arr_over_the_closing_window_to_the_owner_then(book
         data.renewals_due(book_ws, as_of=date(2025, 3, 1), window_days=40)
 
 
+def test_a_term_in_a_currency_without_a_rate_is_a_clear_error(book_ws):
+    book_ws.load("subscriptions", pd.DataFrame({
+        "subscription_id": ["s9"], "account_id": ["X"], "start_date": ["2024-08-01"],
+        "end_date": ["2025-07-31"], "arr": ["100"], "currency": ["GBP"]}))
+    with pytest.raises(data.ForecastDataError, match=r"GBP to USD.*subscription s9"):
+        data.renewals_due(book_ws, as_of=date(2025, 3, 1))
+
+
 def test_workspace_forecast_fits_on_history_and_renewal_book(book_ws):
     fc = WorkspaceForecast(book_ws, as_of=date(2025, 3, 1), bookings_config={"history_months": 12})
     pd.testing.assert_frame_equal(fc.renewals, data.renewals_due(book_ws, date(2025, 3, 1), months=12))
@@ -123,6 +131,8 @@ def test_renewal_grids_are_log_ratios_centred_per_series_with_the_months_ahead()
 def test_renewal_book_errors_name_the_problem():
     with pytest.raises(HistoryError, match=r"missing column\(s\) \['renewals_due'\]"):
         prepare(BookingsData(two_payees(), BOOK.drop(columns="renewals_due")), CONFIG)
+    with pytest.raises(HistoryError, match=r"missing column\(s\) \['renewals_due'\]"):  # before sampling
+        BookingsModel(CONFIG).fit(BookingsData(two_payees(), BOOK.drop(columns="renewals_due")))
     bad = BOOK.assign(renewals_due=BOOK["renewals_due"].where(BOOK["period"] != "2024-04-01", -1.0))
     with pytest.raises(HistoryError, match="negative renewals_due.*'p1', 2024-04"):
         prepare(BookingsData(two_payees(), bad), CONFIG)
@@ -215,3 +225,14 @@ def test_fit_learns_a_book_that_tells_the_months_and_saves_it(history, tmp_path)
     again = BookingsModel.load(path, config=TINY)
     np.testing.assert_array_equal(again.predict(3, samples=50, seed=1)["value"],
                                   model.predict(3, samples=50, seed=1)["value"])
+
+
+def test_pymc_backend_fits_with_the_book():
+    """PyMC's NUTS keeps pm.Data inputs (the book) in a constant_data group of its own."""
+    config = {"sampler": {"backend": "pymc", "tune": 30, "draws": 30, "chains": 1, "cores": 1,
+                          "progressbar": False}, "ramp": False, "history_months": 12}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = BookingsModel(config).fit(BookingsData(two_payees(), BOOK))
+    assert model.idata.posterior["renewal"].sizes["renewal_term"] == 3
+    assert model.predict(2, samples=20)["value"].notna().all()
