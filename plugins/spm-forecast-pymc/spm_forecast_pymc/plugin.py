@@ -37,7 +37,9 @@ class PyMCBookingsForecaster(Forecaster):
         return data.bookings_history(ws, as_of, months=BookingsConfig().months_of_history)
 
     def fit(self, history: pd.DataFrame, **options: Any) -> Any:
-        """``options``: ``config`` (a mapping merged over the defaults), ``progressbar``."""
+        """``options``: ``config`` (a mapping merged over the defaults), ``progressbar``.
+        ``history`` may also be a :class:`~spm_forecast_pymc.bookings.BookingsData` (the history
+        with the renewal book)."""
         from spm_forecast_pymc.bookings import BookingsModel
 
         return BookingsModel(options.get("config")).fit(history, progressbar=options.get("progressbar"))
