@@ -7,7 +7,9 @@ import pytest
 from pydantic import ValidationError
 
 from spm_forecast_pymc.config import BookingsConfig, PipelineConfig, config_hash, merge
-from spm_forecast_pymc.metrics import brier, coverage, crps_normal, crps_samples, mase, mase_scale, smape
+from spm_forecast_pymc.metrics import (
+    brier, coverage, crps_normal, crps_samples, mase, mase_scale, pit_coverage, randomised_pit, smape,
+)
 
 
 def test_partial_config_is_merged_over_defaults_at_any_depth():
@@ -57,3 +59,21 @@ def test_a_low_rank_mass_matrix_needs_nutpie():
     with pytest.raises(ValueError, match="needs sampler.backend 'nutpie'.*set low_rank_mass_matrix to false"):
         merge(PipelineConfig(), {"sampler": {"backend": "pymc"}})
     assert merge(PipelineConfig(), {"sampler": {"backend": "pymc", "low_rank_mass_matrix": False}}).sampler.backend == "pymc"
+
+
+def test_randomised_pit_is_uniform_for_a_calibrated_forecast_with_an_atom():
+    """Outcomes drawn from the forecast itself, a hurdle with P(0) = 30%: the 80% quantile
+    interval [0, q90] covers about 90%, the PIT's central 80% band 80%."""
+    rng = np.random.default_rng(5)
+    def hurdle(shape):
+        return np.where(rng.random(shape) < 0.3, 0.0, rng.lognormal(0.0, 1.0, shape))
+    samples, actual = hurdle((4000, 400)), hurdle(4000)
+    lo, hi = np.quantile(samples, 0.1, axis=1), np.quantile(samples, 0.9, axis=1)
+    assert (lo == 0).all() and coverage(actual, lo, hi) == pytest.approx(0.9, abs=0.02)
+    pit = randomised_pit(samples, actual, rng)
+    assert pit_coverage(pit, 0.8) == pytest.approx(0.8, abs=0.02)
+    assert np.histogram(pit, bins=10, range=(0, 1))[0].min() > 330   # uniform: ~400 a bin
+    # by hand: y = 1 among samples (0, 1, 1, 2) sits between 1/4 and 3/4
+    one = randomised_pit(np.array([[0.0, 1.0, 1.0, 2.0]] * 1000), np.ones(1000), rng)
+    assert one.min() >= 0.25 and one.max() <= 0.75 and one.mean() == pytest.approx(0.5, abs=0.02)
+    assert pit_coverage(np.array([0.05, 0.1, 0.5, 0.9, 0.95]), 0.8) == 0.6
