@@ -79,14 +79,22 @@ def credited_bookings(ws: Workspace, as_of: date | str | None = None) -> pd.Data
         FROM won w JOIN shares sh USING (opportunity_id)
         ORDER BY w.opportunity_id, sh.payee_id
     """, [as_of_d])
-    unconverted = frame[frame["amount"].isna()]
+    _refuse_unconverted(frame, "amount", base, "close_date", ("deal", "opportunity_id"))
+    return frame[["opportunity_id", "payee_id", "close_date", "amount"]]
+
+
+def _refuse_unconverted(frame: pd.DataFrame, amount: str, base: str, rate_date: str,
+                        row: tuple[str, str]) -> None:
+    """Raise naming the first row whose ``amount`` no fx rate converted (NULL from
+    :func:`_fx_sql`): its currency, the date, the row (``row``: a label and its id column)
+    and every currency that needs rates."""
+    unconverted = frame[frame[amount].isna()]
     if len(unconverted):
         first = unconverted.iloc[0]
         raise ForecastDataError(
             f"no fx_rates rate converts {first['currency']} to {base} on or before "
-            f"{first['close_date']} (deal {first['opportunity_id']}); load fx_rates for "
+            f"{first[rate_date]} ({row[0]} {first[row[1]]}); load fx_rates for "
             f"{sorted(unconverted['currency'].unique())}")
-    return frame[["opportunity_id", "payee_id", "close_date", "amount"]]
 
 
 def bookings_history(ws: Workspace, as_of: date | str | None = None, months: int = 36,
@@ -281,18 +289,13 @@ def renewals_due(ws: Workspace, as_of: date | str | None = None, months: int = 3
                    arr * ({window_days} - least(day(end_date), {window_days})) / {window_days}
             FROM owned WHERE day(end_date) < {window_days}
         )
-        SELECT subscription_id, currency, series_id, CAST(period AS DATE) AS period, due AS renewals_due
+        SELECT subscription_id, currency, {as_of_sql} AS rate_date, series_id, CAST(period AS DATE) AS period,
+               due AS renewals_due
         FROM parts WHERE series_id IS NOT NULL AND (due > 0 OR due IS NULL)
           AND period >= DATE '{first:%Y-%m-%d}' AND period < DATE '{stop:%Y-%m-%d}'
         ORDER BY series_id, period, subscription_id
     """)
-    unconverted = frame[frame["renewals_due"].isna()]
-    if len(unconverted):
-        first_row = unconverted.iloc[0]
-        raise ForecastDataError(
-            f"no fx_rates rate converts {first_row['currency']} to {base} on or before {as_of_d} "
-            f"(subscription {first_row['subscription_id']}); load fx_rates for "
-            f"{sorted(unconverted['currency'].unique())}")
+    _refuse_unconverted(frame, "renewals_due", base, "rate_date", ("subscription", "subscription_id"))
     # summed here, in a fixed order: DuckDB's parallel sums add floats in any order, and a
     # last-bit difference is another data hash and another compiled model (no cache hit)
     frame = frame.groupby(["series_id", "period"], as_index=False, sort=True)["renewals_due"].sum()

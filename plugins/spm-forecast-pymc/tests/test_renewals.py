@@ -81,7 +81,7 @@ def test_a_term_in_a_currency_without_a_rate_is_a_clear_error(book_ws):
     book_ws.load("subscriptions", pd.DataFrame({
         "subscription_id": ["s9"], "account_id": ["X"], "start_date": ["2024-08-01"],
         "end_date": ["2025-07-31"], "arr": ["100"], "currency": ["GBP"]}))
-    with pytest.raises(data.ForecastDataError, match=r"GBP to USD.*subscription s9"):
+    with pytest.raises(data.ForecastDataError, match=r"GBP to USD on or before 2025-03-01 \(subscription s9\)"):
         data.renewals_due(book_ws, as_of=date(2025, 3, 1))
 
 
