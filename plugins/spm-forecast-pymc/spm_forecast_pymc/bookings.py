@@ -602,8 +602,9 @@ def build_model(p: Prepared, config: BookingsConfig) -> pm.Model:
                 logit = logit + echo[0] * not_booked + echo[1] * unknown
             if p.due is not None:
                 logit = logit + renewal[0] * due
-            loglik = pt.switch(p.positive, -pt.softplus(-logit), -pt.softplus(logit))
-            pm.Potential("any_booking", pt.sum(p.observed * loglik))
+            # log sigmoid(+-logit): one softplus per cell (a switch between two computed both)
+            sign = np.where(p.positive, 1.0, -1.0)
+            pm.Potential("any_booking", -pt.sum(p.observed * pt.softplus(-sign * logit)))
     return model
 
 
