@@ -61,7 +61,9 @@ def _sample_nutpie(model: pm.Model, sampler: SamplerConfig, label: str) -> az.In
     warm-up shows as the bar standing still at 0)."""
     import nutpie
 
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    from spm_forecast_pymc.nutpie_compile import compile_for_nutpie
+
+    compiled = compile_for_nutpie(model)
     total = sampler.draws * sampler.chains
     bar = tqdm(total=total, desc=f"sampling {label} (nutpie)", unit="draw",
                disable=not sampler.progressbar, mininterval=0.5)
