@@ -57,24 +57,26 @@ def _in_thread() -> bool:
 
 
 def _sample_nutpie(model: pm.Model, sampler: SamplerConfig, label: str) -> az.InferenceData:
-    """nutpie on the numba backend; the tqdm bar counts kept draws (polled once a second:
+    """nutpie on the numba backend. The tqdm bar says "compiling" while numba compiles the
+    model (30-80 s for Model A on the demo), then counts kept draws (polled once a second:
     warm-up shows as the bar standing still at 0)."""
     import nutpie
 
     from spm_forecast_pymc.nutpie_compile import compile_for_nutpie
 
-    compiled = compile_for_nutpie(model)
     total = sampler.draws * sampler.chains
-    bar = tqdm(total=total, desc=f"sampling {label} (nutpie)", unit="draw",
+    bar = tqdm(total=total, desc=f"compiling {label} (nutpie)", unit="draw",
                disable=not sampler.progressbar, mininterval=0.5)
-    background = nutpie.sample(
-        compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-        cores=min(sampler.cores, sampler.chains), seed=sampler.random_seed,
-        target_accept=sampler.target_accept, progress_bar=False, blocking=False,
-        save_warmup=False, low_rank_modified_mass_matrix=sampler.low_rank_mass_matrix,
-    )
     done = 0
     try:
+        compiled = compile_for_nutpie(model)
+        bar.set_description(f"sampling {label} (nutpie)")
+        background = nutpie.sample(
+            compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+            cores=min(sampler.cores, sampler.chains), seed=sampler.random_seed,
+            target_accept=sampler.target_accept, progress_bar=False, blocking=False,
+            save_warmup=False, low_rank_modified_mass_matrix=sampler.low_rank_mass_matrix,
+        )
         while not _finished(background):
             time.sleep(1.0)
             if sampler.progressbar:
@@ -100,7 +102,9 @@ def _finished(background: Any) -> bool:
 
 def _kept_draws(background: Any) -> int:
     try:
-        partial = background.inspect()
+        with warnings.catch_warnings():  # before the first kept draw ArviZ warns of 0 draws
+            warnings.simplefilter("ignore")
+            partial = background.inspect()
         return int(partial.posterior.sizes["draw"] * partial.posterior.sizes["chain"])
     except Exception:  # noqa: BLE001 - the bar is cosmetic; sampling goes on
         return 0

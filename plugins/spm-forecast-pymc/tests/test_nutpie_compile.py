@@ -74,3 +74,16 @@ def test_lean_compile_draws_what_nutpie_draws_and_restores_nutpie(both):
     from spm_forecast_pymc import nutpie_compile
     assert ncp._make_c_logp_func is not nutpie_compile._make_c_logp_func
     assert ncp._make_c_expand_func is not nutpie_compile._make_c_expand_func
+
+
+def test_the_progress_bar_says_compiling_then_counts_kept_draws(model, capsys):
+    from spm_forecast_pymc.config import SamplerConfig
+    from spm_forecast_pymc.sampling import sample
+
+    sampler = SamplerConfig(backend="nutpie", tune=30, draws=30, chains=2, cores=1, progressbar=True)
+    idata = sample(model, sampler, "tiny model")
+    err = capsys.readouterr().err
+    assert "compiling tiny model (nutpie)" in err   # shown before numba starts compiling
+    assert "sampling tiny model (nutpie)" in err.split("compiling tiny model (nutpie)")[-1]
+    assert "60/60" in err
+    assert idata.posterior.sizes["draw"] == 30
